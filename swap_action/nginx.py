@@ -1,0 +1,281 @@
+"""The load balancer host as the engine sees it: Nginx, its managed file and its workers.
+
+Every operation is one round trip through the transport: fixed shell scripts shipped in
+``lbscripts/`` run with user values as positional arguments, never spliced into shell text.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .errors import ConfigTestError, ReloadError, StateError, TransportError
+from .transport import CommandResult, Transport
+
+_HINTS = (
+    (
+        re.compile(r'invalid parameter "weight=0"'),
+        "Nginx rejects weight=0: a server that must get no traffic is written 'down' (or left out).",
+    ),
+    (
+        re.compile(r"proxy_set_forwarded_for"),
+        "$proxy_set_forwarded_for does not exist; the variable is $proxy_add_x_forwarded_for.",
+    ),
+    (
+        re.compile(r"host not found in upstream"),
+        "an upstream host does not resolve from the LB: Nginx resolves names only at (re)load; check the name or use an IP.",
+    ),
+    (
+        re.compile(r"duplicate upstream"),
+        "another file already defines this upstream name: pick another 'upstream' or remove the old definition.",
+    ),
+    (
+        re.compile(r"unknown directive"),
+        "the template renders a directive this Nginx does not know: check the template.",
+    ),
+    (
+        re.compile(r"is not allowed here|directive is not allowed"),
+        "the managed file is included in the http context; the template must render only upstream-level text.",
+    ),
+)
+
+
+def hint_for(nginx_output: str) -> str:
+    for pattern, hint in _HINTS:
+        if pattern.search(nginx_output):
+            return hint
+    return "fix the template or the inputs; the live config was not changed."
+
+
+def _script(name: str) -> str:
+    return resources.files("swap_action").joinpath(f"lbscripts/{name}").read_text()
+
+
+@dataclass(frozen=True)
+class Probe:
+    nginx_version: str
+    has_curl: bool
+    master_pid: int | None
+    error_log: str
+    managed_file: str | None
+
+
+@dataclass
+class ReloadResult:
+    reload_ms: int = 0
+    new_workers_ms: int | None = None
+    old_stopped_ms: int | None = None
+    marker_ms: int | None = None
+    confirmed_ms: int | None = None
+    old_workers: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    url: str
+    status: int
+    seconds: float
+    body: str
+
+
+@dataclass(frozen=True)
+class Connections:
+    to_servers: int
+    draining_workers: tuple[int, ...]
+
+
+class LoadBalancer:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def script(self, name: str, *args: str, timeout: float = 60.0) -> CommandResult:
+        return self.transport.run(["sh", "-c", _script(name), name, *args], timeout=timeout)
+
+    # -- reading --------------------------------------------------------------------------
+    def probe(self, managed_file: str) -> Probe:
+        result = self.script("probe.sh", managed_file, timeout=30)
+        sections: dict[str, list[str]] = {}
+        current = ""
+        for line in result.stdout.splitlines():
+            if line.startswith("--- ") and line[4:] in ("nginx", "curl", "master", "error_log", "file"):
+                current = line[4:]
+                sections[current] = []
+            elif current:
+                sections[current].append(line)
+        version = " ".join(sections.get("nginx", ["missing"])).strip()
+        if (not result.ok and not sections) or version == "missing":
+            raise TransportError(
+                f"nginx is not installed or not on PATH on {self.transport.description}",
+                "point 'target' at the host or container that runs Nginx",
+            )
+        master = sections.get("master", [])
+        logs = [line.strip() for line in sections.get("error_log", []) if line.strip()]
+        error_log = next((path for path in logs if path.startswith("/")), "-")
+        file_lines = sections.get("file", [])
+        managed = None if file_lines == ["__missing__"] else "\n".join(file_lines) + "\n"
+        return Probe(
+            nginx_version=version,
+            has_curl=sections.get("curl") == ["present"],
+            master_pid=int(master[0]) if master and master[0].isdigit() else None,
+            error_log=error_log,
+            managed_file=managed,
+        )
+
+    # -- testing and applying -------------------------------------------------------------
+    def _candidate_path(self, live: str, generation: str) -> str:
+        return posixpath.join(posixpath.dirname(live), f".{posixpath.basename(live)}.candidate-{generation}")
+
+    def test_isolated(self, live: str, text: str, generation: str) -> str:
+        """``nginx -t`` on the candidate alone, in a throw-away main config; changes nothing."""
+        candidate = self._candidate_path(live, generation)
+        self.transport.write_file(candidate, text.encode())
+        try:
+            result = self.script("test_isolated.sh", candidate)
+        finally:
+            self.transport.run(["rm", "-f", candidate])
+        if not result.ok:
+            raise ConfigTestError(
+                "nginx -t refused the new upstream config: " + _emerg_line(result.output),
+                hint_for(result.output),
+                detail=result.output,
+            )
+        return result.output
+
+    def apply(self, live: str, text: str, generation: str) -> str:
+        """Atomically replace the live file, tested with ``nginx -t``; restored byte for byte on failure."""
+        candidate = self._candidate_path(live, generation)
+        self.transport.write_file(candidate, text.encode())
+        result = self.script("apply.sh", live, candidate)
+        if result.exit_code == 10:
+            raise ConfigTestError(
+                "nginx -t refused the config with the new upstream file: " + _emerg_line(result.output),
+                hint_for(result.output) + " The live file was put back unchanged.",
+                detail=result.output,
+            )
+        if not result.ok:
+            self.transport.run(["rm", "-f", candidate])
+            raise StateError(
+                f"cannot replace {live} (step exit {result.exit_code}): {result.output}",
+                "check the directory is writable by the transport's user",
+            )
+        return result.output
+
+    def restore_previous(self, live: str) -> None:
+        result = self.transport.run(
+            ["sh", "-c", 'cp -p "$1.previous" "$1.restore" && mv -f "$1.restore" "$1"', "restore", live]
+        )
+        if not result.ok:
+            raise StateError(f"cannot restore {live}.previous: {result.output}", "restore it by hand and reload nginx")
+
+    # -- reloading ------------------------------------------------------------------------
+    def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout: float) -> ReloadResult:
+        result = self.script(
+            "reload_confirm.sh",
+            generation,
+            socket,
+            str(int(timeout * 1000)),
+            error_log,
+            timeout=timeout + 30,
+        )
+        values = _key_values(result.stdout)
+        outcome = ReloadResult(
+            reload_ms=int(values.get("reload_ms", "0") or 0),
+            old_workers=[int(p) for p in values.get("old_workers", "").split() if p.isdigit()],
+        )
+        for name in ("new_workers_ms", "old_stopped_ms", "marker_ms", "confirmed_ms"):
+            if values.get(name, "").isdigit():
+                setattr(outcome, name, int(values[name]))
+        if result.exit_code == 0:
+            return outcome
+        if result.exit_code == 2:
+            raise ReloadError(
+                "nginx -s reload failed: "
+                + "\n".join(
+                    line.removeprefix("reload_output=")
+                    for line in result.stdout.splitlines()
+                    if line.startswith("reload_output=")
+                ),
+                "check that the Nginx master runs and its pid file is where nginx.conf says",
+            )
+        if result.exit_code == 3:
+            raise ReloadError(
+                "Nginx refused the new config after the reload signal: " + values.get("emerg", ""),
+                hint_for(values.get("emerg", "")) + " Nginx kept serving the old config.",
+            )
+        raise ReloadError(
+            f"the new config was not live after {timeout:.1f}s (new workers: {values.get('new_workers', '?')}, "
+            f"old workers still accepting: {values.get('old_left', '?')}, marker answering: {values.get('marker_ok', '?')})",
+            "Nginx may have refused the reload silently (e.g. a listen port in use): read its error log",
+        )
+
+    # -- draining -------------------------------------------------------------------------
+    def connections(self, servers: tuple[str, ...]) -> Connections:
+        result = self.script("connections.sh", *servers, timeout=30)
+        targets: set[str] = set()
+        tcp: list[str] = []
+        draining: list[int] = []
+        section = ""
+        for line in result.stdout.splitlines():
+            if line.startswith("--- "):
+                section = line[4:]
+            elif section == "" and line.startswith("target "):
+                _, _server, ip, port = line.split()
+                targets.add(_proc_address(ip, int(port)))
+            elif section == "tcp":
+                tcp.append(line.strip().upper())
+            elif section == "draining" and line.strip().isdigit():
+                draining.append(int(line))
+        return Connections(sum(1 for remote in tcp if remote in targets), tuple(draining))
+
+    def stop_workers(self, pids: tuple[int, ...]) -> None:
+        if pids:
+            self.transport.run(["kill", "-TERM", *(str(pid) for pid in pids)])
+
+    def http(self, method: str, urls: list[str], max_seconds: float) -> list[HttpAnswer]:
+        result = self.script("http.sh", method, f"{max_seconds:g}", *urls, timeout=max_seconds * len(urls) + 30)
+        answers: list[HttpAnswer] = []
+        chunks = result.stdout.split("__bluegreen_status__ ")
+        body = chunks[0]
+        for url, chunk in zip(urls, chunks[1:], strict=False):
+            status_line, _, rest = chunk.partition("\n")
+            code, _, seconds = status_line.partition(" ")
+            answers.append(HttpAnswer(url, int(code) if code.isdigit() else 0, float(seconds or 0), body.rstrip("\n")))
+            body = rest
+        return answers
+
+
+def _emerg_line(output: str) -> str:
+    for line in output.splitlines():
+        if "[emerg]" in line:
+            return line.split("[emerg]", 1)[1].strip()
+    return output.strip().splitlines()[0] if output.strip() else "(no output)"
+
+
+def _key_values(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key not in values:
+            values[key] = value.strip()
+    return values
+
+
+def _proc_address(ip: str, port: int) -> str:
+    """An address as /proc/net/tcp{,6} writes it: little-endian hex words, then the port."""
+    import ipaddress
+    import socket as socket_module
+
+    address = ipaddress.ip_address(ip)
+    packed = address.packed
+    if address.version == 4:
+        text = socket_module.inet_aton(ip)[::-1].hex().upper()
+    else:
+        text = "".join(packed[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
+    return f"{text}:{port:04X}"
+
+
+def monotonic_ms() -> float:
+    return time.monotonic() * 1000

@@ -1,0 +1,77 @@
+"""Each step of a swap, timed, and who is told about it (the CLI's log, GitHub's groups)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class Observer(Protocol):
+    def step_started(self, name: str) -> None: ...
+    def step_finished(self, step: Step) -> None: ...
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+
+
+class PlainObserver:
+    """Writes the timeline to a stream as it happens (the CLI's default)."""
+
+    def __init__(self, write: Any = print) -> None:
+        self._write = write
+
+    def step_started(self, name: str) -> None:
+        pass
+
+    def step_finished(self, step: Step) -> None:
+        mark = "ok " if step.ok else "ERR"
+        detail = f"  {step.detail}" if step.detail else ""
+        self._write(f"[{mark}] {step.name:<34} {step.duration_ms:>7.0f} ms{detail}")
+
+    def info(self, message: str) -> None:
+        self._write(f"      {message}")
+
+    def warning(self, message: str) -> None:
+        self._write(f"[!!!] {message}")
+
+
+@dataclass
+class Step:
+    name: str
+    started_at: float  # unix time
+    duration_ms: float = 0.0
+    ok: bool = True
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Timeline:
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+        self.steps: list[Step] = []
+        self.started_at = time.time()
+        self._t0 = time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._t0) * 1000
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        record = Step(name=name, started_at=time.time())
+        self.steps.append(record)
+        self.observer.step_started(name)
+        start = time.perf_counter()
+        try:
+            yield record
+        except BaseException as exc:
+            record.ok = False
+            record.detail = record.detail or str(getattr(exc, "cause", exc)).splitlines()[0]
+            raise
+        finally:
+            record.duration_ms = (time.perf_counter() - start) * 1000
+            self.observer.step_finished(record)

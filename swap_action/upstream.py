@@ -1,0 +1,190 @@
+"""The managed upstream file: what it says (state) and how it is written (render).
+
+The file the engine writes has three parts:
+
+1. a state line, ``# bluegreen-swap state: {json}``, which says which slot is live, the weights,
+   the servers of both slots and the generation; it is how the engine reads the live state back;
+2. the upstream itself, rendered from a jinja2 template (ours, or the user's);
+3. a marker server on a unix socket that answers ``/generation`` with this file's generation, so
+   the engine can prove that the config it wrote is the one Nginx is serving.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+import jinja2
+import jinja2.sandbox
+
+from .errors import InputError, StateError
+from .inputs import SLOTS, Slots, other
+
+STATE_PREFIX = "# bluegreen-swap state: "
+_SERVER_LINE = re.compile(r"^\s*server\s+(?P<address>[^\s;]+)(?P<params>[^;]*);(?:\s*#\s*slot=(?P<slot>\w+))?")
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    address: str
+    slot: str
+    weight: int
+    down: bool
+
+
+@dataclass(frozen=True)
+class State:
+    """What the managed file says is live."""
+
+    live: str | None
+    weights: dict[str, int]
+    blue: tuple[str, ...]
+    green: tuple[str, ...]
+    generation: str
+    previous: str | None = None
+
+    @property
+    def slots(self) -> Slots:
+        return Slots(blue=self.blue, green=self.green)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["blue"], data["green"] = list(self.blue), list(self.green)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def new_generation() -> str:
+    return f"g{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+
+
+def marker_socket(upstream: str) -> str:
+    return f"/run/bluegreen-swap-{upstream}.sock"
+
+
+def weights_for_step(target: str, percent: int) -> dict[str, int]:
+    """Percent of traffic for ``target``; the other slot gets the rest (0 = ``down``)."""
+    return {target: percent, other(target): 100 - percent}
+
+
+def server_lines(slots: Slots, weights: dict[str, int]) -> list[ServerLine]:
+    """Nginx weights from percentages: a 100/0 split renders weight 1 and ``down``."""
+    lines = []
+    for slot in SLOTS:
+        percent = weights.get(slot, 0)
+        weight = 1 if percent == 100 else percent
+        for address in slots.servers(slot):
+            lines.append(ServerLine(address=address, slot=slot, weight=max(weight, 1), down=percent == 0))
+    return lines
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.sandbox.SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+
+
+def default_template() -> str:
+    return resources.files("swap_action").joinpath("templates/upstream.conf.j2").read_text()
+
+
+def render(
+    *,
+    upstream: str,
+    slots: Slots,
+    weights: dict[str, int],
+    generation: str,
+    previous: str | None,
+    template: str | None = None,
+    template_name: str = "template",
+) -> str:
+    """Render the whole managed file; raise ``InputError`` for a template that does not render."""
+    live = max(weights, key=lambda slot: weights[slot]) if weights else None
+    state = State(
+        live=live,
+        weights=dict(sorted(weights.items())),
+        blue=slots.blue,
+        green=slots.green,
+        generation=generation,
+        previous=previous,
+    )
+    context = {
+        "upstream": upstream,
+        "servers": server_lines(slots, weights),
+        "live": live,
+        "weights": state.weights,
+        "blue": list(slots.blue),
+        "green": list(slots.green),
+        "generation": generation,
+    }
+    source = template if template is not None else default_template()
+    try:
+        body = _environment().from_string(source).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise InputError(
+            template_name,
+            f"the template uses an undefined variable ({exc.message})",
+            "use only the variables the engine provides: " + ", ".join(sorted(context)),
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise InputError(template_name, f"the template does not render: {exc}", "fix the jinja2 syntax") from None
+    if f"upstream {upstream}" not in body:
+        raise InputError(
+            template_name,
+            f"the rendered template defines no 'upstream {upstream}' block",
+            "render an upstream named {{ upstream }} with its servers from {{ servers }}",
+        )
+    return (
+        "# Managed by bluegreen-swap: do not edit by hand, the next swap overwrites it.\n"
+        f"{STATE_PREFIX}{state.to_json()}\n"
+        f"{body.rstrip()}\n\n"
+        "# Generation marker: lets the swap engine prove this file is the one being served.\n"
+        "server {\n"
+        f"    listen unix:{marker_socket(upstream)};\n"
+        "    access_log off;\n"
+        f'    location = /generation {{ return 200 "{generation}\\n"; }}\n'
+        "}\n"
+    )
+
+
+def parse_state(text: str) -> State:
+    """Read the state line; for a file we did not write, infer it from its server lines."""
+    for line in text.splitlines():
+        if line.startswith(STATE_PREFIX):
+            try:
+                data = json.loads(line[len(STATE_PREFIX) :])
+                return State(
+                    live=data["live"],
+                    weights={k: int(v) for k, v in data["weights"].items()},
+                    blue=tuple(data["blue"]),
+                    green=tuple(data["green"]),
+                    generation=data["generation"],
+                    previous=data.get("previous"),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StateError(
+                    f"the state line of the managed file is damaged ({exc})",
+                    "restore the file from its .previous copy, or pass 'to' explicitly and let the next swap rewrite it",
+                ) from None
+    return _infer_state(text)
+
+
+def _infer_state(text: str) -> State:
+    servers: dict[str, list[str]] = {"blue": [], "green": []}
+    live_slots = set()
+    for line in text.splitlines():
+        match = _SERVER_LINE.match(line)
+        if not match or not match.group("slot") or match.group("slot") not in servers:
+            continue
+        slot = match.group("slot")
+        servers[slot].append(match.group("address"))
+        if "down" not in match.group("params").split():
+            live_slots.add(slot)
+    live = next(iter(live_slots)) if len(live_slots) == 1 else None
+    weights = {slot: (100 if slot == live else 0) for slot in SLOTS} if live else {}
+    return State(
+        live=live, weights=weights, blue=tuple(servers["blue"]), green=tuple(servers["green"]), generation="unknown"
+    )
