@@ -93,6 +93,8 @@ class Engine:
     def __init__(self, lb: LoadBalancer, observer: Observer | None = None) -> None:
         self.lb = lb
         self.observer = observer or PlainObserver()
+        # The report of the last run, also when it raised (the error is in ``report.error``).
+        self.last_report: SwapReport | None = None
 
     # -- public faces ---------------------------------------------------------------------
     def swap(self, options: SwapOptions) -> SwapReport:
@@ -115,6 +117,7 @@ class Engine:
     def _run(self, options: SwapOptions, *, rollback_mode: bool) -> SwapReport:
         timeline = Timeline(self.observer)
         report = SwapReport(started_at=timeline.started_at, dry_run=options.dry_run, steps=timeline.steps)
+        self.last_report = report
         owner = _owner()
         lock_dir = f"{options.config_path}.lock"
         locked = False
@@ -179,21 +182,29 @@ class Engine:
                     "blue", "no servers given and none recorded in the managed file", "pass blue and green"
                 )
             slots = state.slots
+        elif state is not None and not (slots.blue and slots.green):
+            # Only one slot given: the other keeps the servers the managed file records.
+            slots = Slots(blue=slots.blue or state.blue, green=slots.green or state.green)
         if rollback_mode:
             if state is None or state.previous is None:
                 raise StateError(
                     "the managed file records no previous slot to go back to", "swap with an explicit 'to'"
                 )
-            return slots, state.previous
-        if options.to != "auto":
-            return slots, options.to
-        if state is None or state.live is None:
+            target = state.previous
+        elif options.to != "auto":
+            target = options.to
+        elif state is None or state.live is None:
             raise InputError(
                 "to",
                 "'auto' needs to know which slot is live, and the managed file does not say",
                 "pass to: blue or to: green for the first swap",
             )
-        return slots, other(state.live)
+        else:
+            target = other(state.live)
+        if not slots.servers(target):
+            # Without this the health gate passes on zero servers and every server renders 'down'.
+            raise InputError(target, f"the target slot {target} has no servers", f"pass {target}: host:port,...")
+        return slots, target
 
     def _health_gate(self, timeline: Timeline, options: SwapOptions, slots: Slots, target: str) -> None:
         if not options.health_path:
@@ -267,7 +278,11 @@ class Engine:
                         {"step": label, "generation": generation, "at": step.started_at, **vars(result)}
                     )
                 report.active_slot = target if percent >= 50 else old_slot
-                report.confirmed_at = time.time()
+                report.confirmed_at = (
+                    (result.reload_at_ms + result.confirmed_ms) / 1000
+                    if result.reload_at_ms is not None and result.confirmed_ms is not None
+                    else time.time()
+                )
                 if options.verify_url:
                     with timeline.step(f"verify ({label})") as step:
                         step.detail = self._verify(options, final=percent == 100)
@@ -280,7 +295,7 @@ class Engine:
             if applied and options.rollback_on_failure:
                 self._rollback(timeline, options, original, state, slots, report)
                 exc.fix = (
-                    exc.fix + " " if exc.fix else ""
+                    exc.fix.rstrip(". ") + ". " if exc.fix else ""
                 ) + f"The previous config was restored: {report.active_slot} is live."
             raise
         report.changed = True

@@ -19,10 +19,12 @@ SLOTS = ("blue", "green")
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\d{{1,3}}(?:\.\d{{1,3}}){{3}}|\[[0-9A-Fa-f:.]+\])"
-_ADDRESS = re.compile(rf"^(?P<host>{_HOST}):(?P<port>\d{{1,5}})$")
+# re.ASCII: without it \d also matches non-ASCII digits (e.g. fullwidth), which would reach the config.
+_ADDRESS = re.compile(rf"^(?P<host>{_HOST}):(?P<port>\d{{1,5}})$", re.ASCII)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 _CONFIG_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+_URL = re.compile(r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$", re.ASCII)
 
 
 def parse_addresses(name: str, text: str) -> tuple[str, ...]:
@@ -100,6 +102,18 @@ def parse_http_path(name: str, text: str) -> str:
     value = text.strip()
     if not _PATH.match(value):
         raise InputError(name, f"'{_printable(text)}' is not an HTTP path", "write a path like /healthz")
+    return value
+
+
+def parse_url(name: str, text: str) -> str:
+    """An http(s) URL; it is handed to curl on the LB, so nothing else (no ``-option``, no ``file://``)."""
+    value = text.strip()
+    if not _URL.match(value):
+        raise InputError(
+            name,
+            f"'{_printable(text)}' is not an http:// or https:// URL",
+            "write a full URL such as http://127.0.0.1/ (it is requested from the LB host)",
+        )
     return value
 
 

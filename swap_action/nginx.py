@@ -66,6 +66,7 @@ class Probe:
 @dataclass
 class ReloadResult:
     reload_ms: int = 0
+    reload_at_ms: int | None = None  # unix time (ms, LB clock) the reload signal was sent
     new_workers_ms: int | None = None
     old_stopped_ms: int | None = None
     marker_ms: int | None = None
@@ -185,7 +186,7 @@ class LoadBalancer:
             reload_ms=int(values.get("reload_ms", "0") or 0),
             old_workers=[int(p) for p in values.get("old_workers", "").split() if p.isdigit()],
         )
-        for name in ("new_workers_ms", "old_stopped_ms", "marker_ms", "confirmed_ms"):
+        for name in ("reload_at_ms", "new_workers_ms", "old_stopped_ms", "marker_ms", "confirmed_ms"):
             if values.get(name, "").isdigit():
                 setattr(outcome, name, int(values[name]))
         if result.exit_code == 0:
@@ -245,6 +246,25 @@ class LoadBalancer:
             answers.append(HttpAnswer(url, int(code) if code.isdigit() else 0, float(seconds or 0), body.rstrip("\n")))
             body = rest
         return answers
+
+
+    def marker_generation(self, socket: str, max_seconds: float = 2.0) -> str | None:
+        """What the generation marker on ``socket`` answers now (the config Nginx serves); None if silent."""
+        result = self.transport.run(
+            [
+                "curl",
+                "-s",
+                "--fail",
+                "--max-time",
+                f"{max_seconds:g}",
+                "--unix-socket",
+                socket,
+                "http://bluegreen-swap/generation",
+            ],
+            timeout=max_seconds + 10,
+        )
+        answer = result.stdout.strip()
+        return answer if result.ok and answer else None
 
 
 def _emerg_line(output: str) -> str:

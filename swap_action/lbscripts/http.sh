@@ -7,7 +7,7 @@ method=$1
 max=$2
 shift 2
 for url in "$@"; do
-    curl -s -X "$method" --max-time "$max" -H 'Connection: close' -o - \
+    curl -s --proto '=http,https' -X "$method" --max-time "$max" -H 'Connection: close' -o - \
          -w '\n__bluegreen_status__ %{http_code} %{time_total}\n' "$url" 2>/dev/null | tail -c 2200 \
       || echo "
 __bluegreen_status__ 000 $max"

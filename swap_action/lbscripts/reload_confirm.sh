@@ -29,6 +29,7 @@ if [ "$errlog" != "-" ] && [ -f "$errlog" ]; then offset=$(wc -c < "$errlog"); f
 t0=$(now_ms)
 out=$(nginx -s reload 2>&1)
 rc=$?
+echo "reload_at_ms=$t0"
 echo "reload_exit=$rc"
 echo "reload_ms=$(( $(now_ms) - t0 ))"
 if [ "$rc" -ne 0 ]; then
@@ -59,10 +60,11 @@ while :; do
     [ "$left" -eq 0 ] && [ -z "$old_ms" ] && old_ms=$t
     if [ -z "$marker_ms" ] && marker_ok; then marker_ms=$t; fi
     if [ "$new" -gt 0 ] && [ "$left" -eq 0 ] && [ -n "$marker_ms" ]; then
+        # Confirmed as of now, after the checks that proved it (not the loop's start).
         echo "new_workers_ms=$new_ms"
         echo "old_stopped_ms=$old_ms"
         echo "marker_ms=$marker_ms"
-        echo "confirmed_ms=$t"
+        echo "confirmed_ms=$(( $(now_ms) - t0 ))"
         exit 0
     fi
     if [ "$t" -gt "$timeout_ms" ]; then

@@ -1,0 +1,239 @@
+"""What a correct swap means, checked against the records, each with its evidence.
+
+Failed request (the definition the pass/fail uses): a request whose final outcome under its
+client model is a transport error, no response, a status >= 500, or a body that ended early.
+The models counted for pass/fail are ``keepalive`` (real-client behaviour: one retry of an
+idempotent request whose reused connection the server closed, RFC 9112 section 9.3.1) and
+``fresh`` (a new connection per request). The strict count (every error on a reused connection,
+before any retry) is reported beside it: it is not zero with Nginx, whose old workers close idle
+keep-alive connections at a reload, and a client that retries nothing would see those errors.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from swap_action.inputs import other
+
+from .records import RequestRecord, WebSocketRecord
+from .scenario import RunResult, SwapRun
+
+WS_MAX_GAP_S = 1.0
+EXAMPLES = 5
+
+
+@dataclass
+class Check:
+    name: str
+    title: str
+    passed: bool
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "passed": self.passed, "summary": self.summary, "evidence": self.evidence}
+
+
+def evaluate(result: RunResult) -> list[Check]:
+    return [
+        swaps_completed(result),
+        zero_failed_requests(result),
+        in_flight_completed_on_old(result),
+        no_new_requests_on_old(result),
+        websockets_drained(result),
+        drain_finished(result),
+        traffic_on_new_slot(result),
+    ]
+
+
+def _examples(records: list[RequestRecord]) -> list[dict[str, Any]]:
+    return [
+        {"start": r.start, "status": r.status, "slot": r.slot, "model": r.model, "kind": r.kind, "error": r.error or r.strict_error}
+        for r in records[:EXAMPLES]
+    ]
+
+
+def swaps_completed(result: RunResult) -> Check:
+    failed = [s for s in result.swaps if s.error]
+    ok = bool(result.swaps) and not failed and all(s.report and s.report.confirmed_at for s in result.swaps)
+    return Check(
+        "swaps_completed", "every swap completed and was confirmed live", ok,
+        f"{len(result.swaps) - len(failed)}/{len(result.swaps)} swaps confirmed"
+        + (f"; failed: {failed[0].error}" if failed else ""),
+        {"swaps": [{"target": s.target, "error": s.error, "confirmed_at": s.report.confirmed_at if s.report else None} for s in result.swaps]},
+    )
+
+
+def zero_failed_requests(result: RunResult) -> Check:
+    steady = [r for r in result.requests if r.kind == "steady"]
+    by_model = {model: [r for r in steady if r.model == model] for model in ("keepalive", "fresh")}
+    failed = {model: [r for r in rs if r.failed] for model, rs in by_model.items()}
+    strict = [r for r in by_model["keepalive"] if r.strict_error is not None or r.failed]
+    total_failed = sum(len(v) for v in failed.values())
+    return Check(
+        "zero_failed_requests", "zero failed requests (keep-alive clients with one retry, and fresh connections)",
+        total_failed == 0 and len(steady) > 0,
+        f"{total_failed} failed of {len(steady)} (keep-alive {len(failed['keepalive'])}/{len(by_model['keepalive'])}, "
+        f"fresh {len(failed['fresh'])}/{len(by_model['fresh'])}); strict count {len(strict)}",
+        {
+            "requests": len(steady),
+            "failed": total_failed,
+            "failed_keepalive": len(failed["keepalive"]),
+            "failed_fresh": len(failed["fresh"]),
+            "strict_failed": len(strict),
+            "examples": _examples(failed["keepalive"] + failed["fresh"]),
+            "strict_examples": _examples(strict),
+            "definition": __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "",
+        },
+    )
+
+
+def _first_confirm(result: RunResult) -> tuple[SwapRun | None, float | None]:
+    for swap in result.swaps:
+        if swap.report and swap.report.confirmed_at:
+            return swap, swap.report.confirmed_at
+    return None, None
+
+
+def in_flight_completed_on_old(result: RunResult) -> Check:
+    long = [r for r in result.requests if r.kind == "long"]
+    swap, confirmed = _first_confirm(result)
+    if not long:
+        return Check("in_flight_completed_on_old", "requests in flight at the switch complete on the old slot", True,
+                     "not exercised (no long requests)", {})
+    old = other(swap.target) if swap else "blue"
+    spanning = [r for r in long if confirmed is not None and r.start < confirmed < r.end]
+    bad = [r for r in long if r.failed or r.slot != old]
+    ok = not bad and confirmed is not None and len(spanning) == len(long)
+    return Check(
+        "in_flight_completed_on_old", "requests in flight at the switch complete on the old slot with full bodies", ok,
+        f"{len(long) - len(bad)}/{len(long)} long requests completed on {old} with full bodies; "
+        f"{len(spanning)} spanned the switch",
+        {
+            "long_requests": len(long), "completed_on_old": len(long) - len(bad), "spanning_switch": len(spanning),
+            "durations_s": [round(r.end - r.start, 2) for r in long], "bytes": [r.nbytes for r in long],
+            "failures": [{"slot": r.slot, "status": r.status, "complete": r.complete, "error": r.error} for r in bad],
+        },
+    )
+
+
+def _windows(result: RunResult) -> list[tuple[str, float, float]]:
+    """(slot that must serve, from, to): from each confirmed switch to the next swap's start."""
+    windows = []
+    for index, swap in enumerate(result.swaps):
+        if not swap.report or not swap.report.confirmed_at:
+            continue
+        end = result.swaps[index + 1].started_at if index + 1 < len(result.swaps) else result.traffic_ended_at + 3600
+        windows.append((swap.target, swap.report.confirmed_at, end))
+    return windows
+
+
+def no_new_requests_on_old(result: RunResult) -> Check:
+    checked = 0
+    wrong: list[RequestRecord] = []
+    for slot, start, end in _windows(result):
+        for r in result.requests:
+            if r.kind == "steady" and start <= r.start < end and r.slot is not None:
+                checked += 1
+                if r.slot != slot:
+                    wrong.append(r)
+    ok = checked > 0 and not wrong
+    late = max((r.start - start for r in wrong for _slot, start, _end in _windows(result)[:1]), default=0.0)
+    return Check(
+        "no_new_requests_on_old", "once the switch is confirmed, no new request lands on the old slot", ok,
+        f"{len(wrong)} of {checked} requests sent after the confirmed switch went to the old slot"
+        + (f" (latest {late * 1000:.0f} ms after)" if wrong else ""),
+        {"checked": checked, "on_old_slot": len(wrong), "examples": _examples(wrong)},
+    )
+
+
+def websockets_drained(result: RunResult) -> Check:
+    scenario = result.scenario
+    swap, confirmed = _first_confirm(result)
+    if not scenario.ws_path or scenario.websockets == 0:
+        return Check("websockets_drained", "WebSockets drained cleanly", True, "not exercised (no WebSockets)", {})
+    old = other(swap.target) if swap else "blue"
+    first = [w for w in result.websockets if w.generation == 1]
+    on_old = [w for w in first if w.slot == old]
+    graceful = scenario.drain_policy == "graceful"
+    drain_start = _drain_start(swap)
+    deadline = drain_start + scenario.drain_timeout if drain_start else None
+    problems: list[str] = []
+    for w in on_old:
+        label = f"ws#{w.id}"
+        if confirmed is not None and (w.closed_at or 0) < confirmed:
+            problems.append(f"{label} closed before the switch ({w.close_code})")
+        if w.max_gap_s > WS_MAX_GAP_S:
+            problems.append(f"{label} went silent for {w.max_gap_s:.2f}s")
+        if graceful and (w.close_code != 1001 or w.closed_by != "server"):
+            problems.append(f"{label} ended with {w.close_code} ({'cut: no close frame' if w.close_code == 1006 else w.closed_by}), expected 1001")
+        if deadline and w.closed_at and w.closed_at > deadline + 0.5:
+            problems.append(f"{label} closed {w.closed_at - deadline:.1f}s after the drain deadline")
+    reconnected = [w for w in result.websockets if w.generation > 1]
+    ok = len(on_old) == len(first) and len(first) > 0 and not problems
+    codes = Counter(str(w.close_code) for w in on_old)
+    return Check(
+        "websockets_drained",
+        "WebSockets on the old slot stay open through the switch, then close with 1001 before the deadline"
+        if graceful else "WebSockets on the old slot stay open through the switch until the deadline cuts them",
+        ok,
+        f"{len(on_old)}/{len(first)} WebSockets opened on {old}; close codes {dict(codes)}; "
+        f"max silence {max((w.max_gap_s for w in on_old), default=0):.2f}s; {len(reconnected)} reconnected"
+        + (f"; problems: {'; '.join(problems[:3])}" if problems else ""),
+        {
+            "opened": len(first), "on_old": len(on_old), "close_codes": dict(codes), "problems": problems,
+            "reconnected": len(reconnected), "reconnected_slots": dict(Counter(str(w.slot) for w in reconnected)),
+            "ticks": [w.ticks for w in on_old], "pongs": [w.pongs for w in on_old],
+            "held_s": [round((w.closed_at or 0) - w.opened_at, 2) for w in on_old], "policy": scenario.drain_policy,
+        },
+    )
+
+
+def _drain_start(swap: SwapRun | None) -> float | None:
+    if swap and swap.report:
+        for step in swap.report.steps:
+            if step.name.startswith("drain"):
+                return step.started_at
+    return None
+
+
+def drain_finished(result: RunResult) -> Check:
+    timeout = result.scenario.drain_timeout
+    drains = [s.report.drain for s in result.swaps if s.report and s.report.drain]
+    shutting = [w for w in result.lb_workers_after if "shutting down" in w]
+    complete = [d for d in drains if d.outcome == "complete" and d.duration_ms <= timeout * 1000]
+    allowed_cut = result.scenario.drain_policy == "cut"
+    ok = bool(drains) and len(drains) == len(result.swaps) and not shutting and (
+        len(complete) == len(drains) or allowed_cut and all(d.outcome in ("complete", "cut") for d in drains)
+    )
+    return Check(
+        "drain_finished", "connections to the old slot reach zero and old Nginx workers exit within the drain timeout", ok,
+        "; ".join(d.summary() for d in drains) + (f"; {len(shutting)} old worker(s) still running after the run" if shutting else "")
+        if drains else "no drain was observed (the swap did not reach it)",
+        {"drains": [d.to_dict() for d in drains], "timeout_s": timeout, "workers_after": result.lb_workers_after},
+    )
+
+
+def traffic_on_new_slot(result: RunResult) -> Check:
+    if not result.swaps or not result.swaps[-1].report or not result.swaps[-1].report.confirmed_at:
+        return Check("traffic_on_new_slot", "after the swap, 100% of traffic is on the new slot", False, "no confirmed swap", {})
+    last = result.swaps[-1]
+    after = [r for r in result.requests if r.kind == "steady" and r.start >= last.ended_at]
+    slots = Counter(str(r.slot) for r in after)
+    ok = len(after) > 0 and slots.get(last.target, 0) == len(after)
+    share = 100.0 * slots.get(last.target, 0) / len(after) if after else 0.0
+    return Check(
+        "traffic_on_new_slot", "after the swap, 100% of traffic is on the new slot", ok,
+        f"{share:.1f}% of {len(after)} requests after the swap on {last.target} ({dict(slots)})",
+        {"requests_after": len(after), "by_slot": dict(slots)},
+    )
+
+
+def websockets_summary(records: list[WebSocketRecord]) -> dict[str, Any]:
+    return {
+        "opened": len([w for w in records if w.generation == 1]),
+        "reconnections": len([w for w in records if w.generation > 1]),
+        "close_codes": dict(Counter(str(w.close_code) for w in records)),
+    }

@@ -1,0 +1,62 @@
+"""What the harness records: one row per HTTP request and per WebSocket."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One HTTP request as the client saw it.
+
+    ``error`` is the outcome under the request's client model (a keep-alive client retries an
+    idempotent request once when its reused connection was closed, as browsers and urllib3 do;
+    a fresh-connection client never needs to). ``strict_error`` is the first attempt's error on a
+    reused connection, before any retry: the strict count.
+    """
+
+    kind: str  # "steady" or "long"
+    model: str  # "keepalive" or "fresh"
+    client: int
+    start: float  # unix time the request was sent
+    end: float
+    status: int  # 0: no response
+    nbytes: int
+    slot: str | None  # which slot served it, from $upstream_addr
+    upstream: str
+    error: str | None = None
+    strict_error: str | None = None
+    complete: bool = True  # full body received (long requests: every chunk and the end)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or self.status >= 500 or self.status == 0 or not self.complete
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class WebSocketRecord:
+    id: int
+    generation: int  # 1: opened before the swap; 2+: reconnections after a server close
+    opened_at: float
+    slot: str | None
+    upstream: str
+    closed_at: float | None = None
+    close_code: int | None = None  # 1001 going away, 1006 cut (no close frame), 1000 client done
+    closed_by: str = ""  # "server", "client" or "network"
+    messages: int = 0
+    ticks: int = 0
+    pongs: int = 0
+    echoes_sent: int = 0
+    echoes_ok: int = 0
+    max_gap_s: float = 0.0
+    error: str | None = None
+    events: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("events")
+        return data

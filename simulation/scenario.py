@@ -1,0 +1,176 @@
+"""One simulated run: bring the world up, put traffic through it, swap, record everything.
+
+Timeline of the default scenario (seconds from the start of traffic)::
+
+    0     WebSockets open on blue, steady load starts
+    1     long requests start on blue (they span the swap)
+    2     swap blue -> green with swap_action's own engine (drain hook closes WebSockets with 1001)
+    ...   the drain ends when no connection to blue is left and old Nginx workers are gone
+    +1.5  traffic stops; every record is evaluated
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from swap_action.engine import Engine, SwapReport
+from swap_action.errors import SwapError
+from swap_action.inputs import SwapOptions, other
+from swap_action.nginx import LoadBalancer
+from swap_action.timeline import Observer, PlainObserver
+from swap_action.transport.docker import DockerTransport
+
+from .environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment
+from .records import RequestRecord, WebSocketRecord
+from .traffic import Traffic, TrafficPlan
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Scenario:
+    blue: AppSpec = field(default_factory=AppSpec)
+    green: AppSpec = field(default_factory=AppSpec)
+    nginx_template: str | None = None
+    rate: float = 400.0
+    keepalive_clients: int = 16
+    fresh_clients: int = 4
+    long_requests: int = 5
+    long_path: str = "/slow?seconds=5"
+    websockets: int = 5
+    ws_path: str | None = "/ws"
+    ws_echo: bool = True
+    steps: tuple[int, ...] = (100,)
+    step_pause: float = 0.0
+    swaps: int = 1
+    drain_timeout: float = 15.0
+    drain_policy: str = "graceful"  # graceful: the hook closes WebSockets (1001); cut: cut at the deadline
+    drain_hook: str | None = "POST /admin/drain?grace=1"
+    warmup: float = 2.0
+    long_lead: float = 1.0  # long requests start this long before the (first) swap
+    cooldown: float = 1.5
+    between_swaps: float = 1.0
+    # What the swap does: the engine by default; a "bad swap" replaces it (sensitivity tests).
+    swapper: Callable[[Environment, SwapOptions], SwapReport] | None = None
+
+
+@dataclass
+class SwapRun:
+    target: str
+    report: SwapReport | None
+    error: str | None
+    started_at: float
+    ended_at: float
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    requests: list[RequestRecord]
+    websockets: list[WebSocketRecord]
+    swaps: list[SwapRun]
+    traffic_started_at: float
+    traffic_ended_at: float
+    startup_s: float
+    wall_s: float
+    lb_workers_after: list[str]
+    diagnostics: dict[str, str]
+    slot_addresses: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+
+def engine_swap(env: Environment, options: SwapOptions, observer: Observer | None = None) -> SwapReport:
+    with DockerTransport(env.lb_container_name) as transport:
+        return Engine(LoadBalancer(transport), observer).swap(options)
+
+
+def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptions:
+    hook = None
+    if scenario.drain_policy == "graceful" and scenario.drain_hook:
+        method, _, path = scenario.drain_hook.strip().rpartition(" ")
+        hook = (method or "POST", path)
+    return SwapOptions(
+        config_path=MANAGED_FILE, upstream=UPSTREAM, slots=env.slots, to=target,
+        steps=scenario.steps, step_pause=scenario.step_pause,
+        health_path=(scenario.green if target == "green" else scenario.blue).health_path,
+        verify_url="http://127.0.0.1/", drain_timeout=scenario.drain_timeout, drain_hook=hook,
+        drain_policy="cut" if scenario.drain_policy in ("graceful", "cut") else "wait",
+    )
+
+
+def run(scenario: Scenario, progress: Progress = print) -> RunResult:
+    wall = time.perf_counter()
+    progress("starting LB, blue and green (testcontainers)...")
+    env = Environment(scenario.blue, scenario.green, nginx_template=scenario.nginx_template).start()
+    try:
+        progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url}")
+        result = asyncio.run(_drive(scenario, env, progress))
+        result.startup_s = env.startup_s
+        result.diagnostics = env.diagnostics()
+        _, ps = env.lb_exec("ps", "-eo", "pid,args")
+        result.lb_workers_after = [line.strip() for line in ps.splitlines() if "nginx: worker" in line]
+    finally:
+        env.stop()
+    result.wall_s = time.perf_counter() - wall
+    return result
+
+
+async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> RunResult:
+    plan = TrafficPlan(
+        base_url=env.base_url, rate=scenario.rate, keepalive_clients=scenario.keepalive_clients,
+        fresh_clients=scenario.fresh_clients, long_path=scenario.long_path, ws_path=scenario.ws_path,
+        ws_echo=scenario.ws_echo,
+    )
+    traffic = Traffic(plan, env.slot_of)
+    loop = asyncio.get_running_loop()
+    started = time.time()
+    traffic.start_websockets(scenario.websockets)
+    traffic.start_steady()
+    progress(f"traffic: {scenario.rate:.0f} req/s ({scenario.keepalive_clients} keep-alive + "
+             f"{scenario.fresh_clients} fresh-connection clients), {scenario.websockets} WebSockets")
+    await asyncio.sleep(max(0.0, scenario.warmup - scenario.long_lead))
+    traffic.start_long(scenario.long_requests)
+    progress(f"{scenario.long_requests} long requests ({scenario.long_path}) started")
+    await asyncio.sleep(scenario.long_lead)
+
+    swapper = scenario.swapper or (lambda e, o: engine_swap(e, o, _ProgressObserver(progress)))
+    swaps: list[SwapRun] = []
+    live = "blue"
+    for index in range(scenario.swaps):
+        target = other(live)
+        options = swap_options(scenario, env, target)
+        progress(f"swap {index + 1}/{scenario.swaps}: {live} -> {target}")
+        begun = time.time()
+        try:
+            report = await loop.run_in_executor(None, swapper, env, options)
+            swaps.append(SwapRun(target, report, None, begun, time.time()))
+            live = target
+        except SwapError as exc:
+            swaps.append(SwapRun(target, exc.__dict__.get("report"), f"{type(exc).__name__}: {exc}", begun, time.time()))
+            progress(f"swap failed: {exc}")
+            break
+        if index + 1 < scenario.swaps:
+            # Reopen WebSockets so that each swap drains some, as real clients reconnecting would.
+            await asyncio.sleep(scenario.between_swaps)
+    await asyncio.sleep(scenario.cooldown)
+    ended = time.time()
+    progress("stopping traffic...")
+    await traffic.stop()
+    return RunResult(
+        scenario=scenario, requests=traffic.requests, websockets=traffic.websockets, swaps=swaps,
+        traffic_started_at=started, traffic_ended_at=ended, startup_s=0.0, wall_s=0.0,
+        lb_workers_after=[], diagnostics={}, slot_addresses=dict(env.addresses),
+    )
+
+
+class _ProgressObserver(PlainObserver):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(lambda line: progress("  " + line))
+
+
+def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
+    return replace(scenario, **changes)
