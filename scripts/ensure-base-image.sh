@@ -18,7 +18,9 @@ fi
 echo "base image $BASE_IMAGE: no registry answered; building it with debootstrap (about a minute)"
 if ! command -v debootstrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q debootstrap >/dev/null
   else
     echo "error: debootstrap is missing and no registry answers. Install debootstrap (apt-get install debootstrap) or make a registry reachable." >&2
     exit 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.docker
 
 
 def test_swap_under_load_loses_no_request_and_drains_cleanly(
-    swap_simulation: Callable[..., SimulationOutcome], tmp_path: object
+    swap_simulation: Callable[..., SimulationOutcome], tmp_path: Path
 ) -> None:
     outcome = swap_simulation(rate=400, long_requests=5, websockets=5)
     assert_swap_correct(outcome)
@@ -32,5 +33,5 @@ def test_swap_under_load_loses_no_request_and_drains_cleanly(
     assert ws["reconnected_slots"] == {"green": 5}
     assert all(ticks > 5 for ticks in ws["ticks"])
     # The report on disk says the same.
-    on_disk = json.loads((outcome.result and __import__("pathlib").Path(str(tmp_path)) / "report" / "report.json").read_text())
+    on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
     assert on_disk["passed"] is True and on_disk["requests"]["total"] == requests["total"]
