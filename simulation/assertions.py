@@ -33,7 +33,13 @@ class Check:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "passed": self.passed, "summary": self.summary, "evidence": self.evidence}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "passed": self.passed,
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
 
 
 def evaluate(result: RunResult) -> list[Check]:
@@ -50,7 +56,14 @@ def evaluate(result: RunResult) -> list[Check]:
 
 def _examples(records: list[RequestRecord]) -> list[dict[str, Any]]:
     return [
-        {"start": r.start, "status": r.status, "slot": r.slot, "model": r.model, "kind": r.kind, "error": r.error or r.strict_error}
+        {
+            "start": r.start,
+            "status": r.status,
+            "slot": r.slot,
+            "model": r.model,
+            "kind": r.kind,
+            "error": r.error or r.strict_error,
+        }
         for r in records[:EXAMPLES]
     ]
 
@@ -59,10 +72,17 @@ def swaps_completed(result: RunResult) -> Check:
     failed = [s for s in result.swaps if s.error]
     ok = bool(result.swaps) and not failed and all(s.report and s.report.confirmed_at for s in result.swaps)
     return Check(
-        "swaps_completed", "every swap completed and was confirmed live", ok,
+        "swaps_completed",
+        "every swap completed and was confirmed live",
+        ok,
         f"{len(result.swaps) - len(failed)}/{len(result.swaps)} swaps confirmed"
         + (f"; failed: {failed[0].error}" if failed else ""),
-        {"swaps": [{"target": s.target, "error": s.error, "confirmed_at": s.report.confirmed_at if s.report else None} for s in result.swaps]},
+        {
+            "swaps": [
+                {"target": s.target, "error": s.error, "confirmed_at": s.report.confirmed_at if s.report else None}
+                for s in result.swaps
+            ]
+        },
     )
 
 
@@ -73,7 +93,8 @@ def zero_failed_requests(result: RunResult) -> Check:
     strict = [r for r in by_model["keepalive"] if r.strict_error is not None or r.failed]
     total_failed = sum(len(v) for v in failed.values())
     return Check(
-        "zero_failed_requests", "zero failed requests (keep-alive clients with one retry, and fresh connections)",
+        "zero_failed_requests",
+        "zero failed requests (keep-alive clients with one retry, and fresh connections)",
         total_failed == 0 and len(steady) > 0,
         f"{total_failed} failed of {len(steady)} (keep-alive {len(failed['keepalive'])}/{len(by_model['keepalive'])}, "
         f"fresh {len(failed['fresh'])}/{len(by_model['fresh'])}); strict count {len(strict)}",
@@ -101,19 +122,29 @@ def in_flight_completed_on_old(result: RunResult) -> Check:
     long = [r for r in result.requests if r.kind == "long"]
     swap, confirmed = _first_confirm(result)
     if not long:
-        return Check("in_flight_completed_on_old", "requests in flight at the switch complete on the old slot", True,
-                     "not exercised (no long requests)", {})
+        return Check(
+            "in_flight_completed_on_old",
+            "requests in flight at the switch complete on the old slot",
+            True,
+            "not exercised (no long requests)",
+            {},
+        )
     old = other(swap.target) if swap else "blue"
     spanning = [r for r in long if confirmed is not None and r.start < confirmed < r.end]
     bad = [r for r in long if r.failed or r.slot != old]
     ok = not bad and confirmed is not None and len(spanning) == len(long)
     return Check(
-        "in_flight_completed_on_old", "requests in flight at the switch complete on the old slot with full bodies", ok,
+        "in_flight_completed_on_old",
+        "requests in flight at the switch complete on the old slot with full bodies",
+        ok,
         f"{len(long) - len(bad)}/{len(long)} long requests completed on {old} with full bodies; "
         f"{len(spanning)} spanned the switch",
         {
-            "long_requests": len(long), "completed_on_old": len(long) - len(bad), "spanning_switch": len(spanning),
-            "durations_s": [round(r.end - r.start, 2) for r in long], "bytes": [r.nbytes for r in long],
+            "long_requests": len(long),
+            "completed_on_old": len(long) - len(bad),
+            "spanning_switch": len(spanning),
+            "durations_s": [round(r.end - r.start, 2) for r in long],
+            "bytes": [r.nbytes for r in long],
             "failures": [{"slot": r.slot, "status": r.status, "complete": r.complete, "error": r.error} for r in bad],
         },
     )
@@ -142,7 +173,9 @@ def no_new_requests_on_old(result: RunResult) -> Check:
     ok = checked > 0 and not wrong
     late = max((r.start - start for r in wrong for _slot, start, _end in _windows(result)[:1]), default=0.0)
     return Check(
-        "no_new_requests_on_old", "once the switch is confirmed, no new request lands on the old slot", ok,
+        "no_new_requests_on_old",
+        "once the switch is confirmed, no new request lands on the old slot",
+        ok,
         f"{len(wrong)} of {checked} requests sent after the confirmed switch went to the old slot"
         + (f" (latest {late * 1000:.0f} ms after)" if wrong else ""),
         {"checked": checked, "on_old_slot": len(wrong), "examples": _examples(wrong)},
@@ -168,7 +201,9 @@ def websockets_drained(result: RunResult) -> Check:
         if w.max_gap_s > WS_MAX_GAP_S:
             problems.append(f"{label} went silent for {w.max_gap_s:.2f}s")
         if graceful and (w.close_code != 1001 or w.closed_by != "server"):
-            problems.append(f"{label} ended with {w.close_code} ({'cut: no close frame' if w.close_code == 1006 else w.closed_by}), expected 1001")
+            problems.append(
+                f"{label} ended with {w.close_code} ({'cut: no close frame' if w.close_code == 1006 else w.closed_by}), expected 1001"
+            )
         if deadline and w.closed_at and w.closed_at > deadline + 0.5:
             problems.append(f"{label} closed {w.closed_at - deadline:.1f}s after the drain deadline")
     reconnected = [w for w in result.websockets if w.generation > 1]
@@ -177,16 +212,23 @@ def websockets_drained(result: RunResult) -> Check:
     return Check(
         "websockets_drained",
         "WebSockets on the old slot stay open through the switch, then close with 1001 before the deadline"
-        if graceful else "WebSockets on the old slot stay open through the switch until the deadline cuts them",
+        if graceful
+        else "WebSockets on the old slot stay open through the switch until the deadline cuts them",
         ok,
         f"{len(on_old)}/{len(first)} WebSockets opened on {old}; close codes {dict(codes)}; "
         f"max silence {max((w.max_gap_s for w in on_old), default=0):.2f}s; {len(reconnected)} reconnected"
         + (f"; problems: {'; '.join(problems[:3])}" if problems else ""),
         {
-            "opened": len(first), "on_old": len(on_old), "close_codes": dict(codes), "problems": problems,
-            "reconnected": len(reconnected), "reconnected_slots": dict(Counter(str(w.slot) for w in reconnected)),
-            "ticks": [w.ticks for w in on_old], "pongs": [w.pongs for w in on_old],
-            "held_s": [round((w.closed_at or 0) - w.opened_at, 2) for w in on_old], "policy": scenario.drain_policy,
+            "opened": len(first),
+            "on_old": len(on_old),
+            "close_codes": dict(codes),
+            "problems": problems,
+            "reconnected": len(reconnected),
+            "reconnected_slots": dict(Counter(str(w.slot) for w in reconnected)),
+            "ticks": [w.ticks for w in on_old],
+            "pongs": [w.pongs for w in on_old],
+            "held_s": [round((w.closed_at or 0) - w.opened_at, 2) for w in on_old],
+            "policy": scenario.drain_policy,
         },
     )
 
@@ -205,27 +247,38 @@ def drain_finished(result: RunResult) -> Check:
     shutting = [w for w in result.lb_workers_after if "shutting down" in w]
     complete = [d for d in drains if d.outcome == "complete" and d.duration_ms <= timeout * 1000]
     allowed_cut = result.scenario.drain_policy == "cut"
-    ok = bool(drains) and len(drains) == len(result.swaps) and not shutting and (
-        len(complete) == len(drains) or allowed_cut and all(d.outcome in ("complete", "cut") for d in drains)
+    ok = (
+        bool(drains)
+        and len(drains) == len(result.swaps)
+        and not shutting
+        and (len(complete) == len(drains) or (allowed_cut and all(d.outcome in ("complete", "cut") for d in drains)))
     )
     return Check(
-        "drain_finished", "connections to the old slot reach zero and old Nginx workers exit within the drain timeout", ok,
-        "; ".join(d.summary() for d in drains) + (f"; {len(shutting)} old worker(s) still running after the run" if shutting else "")
-        if drains else "no drain was observed (the swap did not reach it)",
+        "drain_finished",
+        "connections to the old slot reach zero and old Nginx workers exit within the drain timeout",
+        ok,
+        "; ".join(d.summary() for d in drains)
+        + (f"; {len(shutting)} old worker(s) still running after the run" if shutting else "")
+        if drains
+        else "no drain was observed (the swap did not reach it)",
         {"drains": [d.to_dict() for d in drains], "timeout_s": timeout, "workers_after": result.lb_workers_after},
     )
 
 
 def traffic_on_new_slot(result: RunResult) -> Check:
     if not result.swaps or not result.swaps[-1].report or not result.swaps[-1].report.confirmed_at:
-        return Check("traffic_on_new_slot", "after the swap, 100% of traffic is on the new slot", False, "no confirmed swap", {})
+        return Check(
+            "traffic_on_new_slot", "after the swap, 100% of traffic is on the new slot", False, "no confirmed swap", {}
+        )
     last = result.swaps[-1]
     after = [r for r in result.requests if r.kind == "steady" and r.start >= last.ended_at]
     slots = Counter(str(r.slot) for r in after)
     ok = len(after) > 0 and slots.get(last.target, 0) == len(after)
     share = 100.0 * slots.get(last.target, 0) / len(after) if after else 0.0
     return Check(
-        "traffic_on_new_slot", "after the swap, 100% of traffic is on the new slot", ok,
+        "traffic_on_new_slot",
+        "after the swap, 100% of traffic is on the new slot",
+        ok,
         f"{share:.1f}% of {len(after)} requests after the swap on {last.target} ({dict(slots)})",
         {"requests_after": len(after), "by_slot": dict(slots)},
     )

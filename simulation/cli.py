@@ -34,16 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--blue-image", default=APP_IMAGE, help="image of the live slot (default: the demo app)")
     app.add_argument("--green-image", default=APP_IMAGE, help="image of the slot swapped to (default: the demo app)")
     app.add_argument("--app-port", type=int, default=8080, help="port the app listens on (default 8080)")
-    app.add_argument("--health-path", default="/healthz", help="health endpoint checked before the swap (default /healthz)")
+    app.add_argument(
+        "--health-path", default="/healthz", help="health endpoint checked before the swap (default /healthz)"
+    )
     app.add_argument("--path", default="/", help="path of the steady load (default /)")
-    app.add_argument("--long-path", default="/slow?seconds=5", help="a slow endpoint whose requests span the swap (default /slow?seconds=5)")
+    app.add_argument(
+        "--long-path",
+        default="/slow?seconds=5",
+        help="a slow endpoint whose requests span the swap (default /slow?seconds=5)",
+    )
     app.add_argument("--ws-path", default="/ws", help="WebSocket path, or 'none' (default /ws)")
-    app.add_argument("--no-ws-echo", action="store_true", help="the app does not echo WebSocket messages (liveness by ping/pong only)")
-    app.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE", help="environment for both app containers")
+    app.add_argument(
+        "--no-ws-echo",
+        action="store_true",
+        help="the app does not echo WebSocket messages (liveness by ping/pong only)",
+    )
+    app.add_argument(
+        "--app-env", action="append", default=[], metavar="KEY=VALUE", help="environment for both app containers"
+    )
     load = p.add_argument_group("traffic")
     load.add_argument("--rate", type=float, default=400.0, help="steady requests per second (default 400)")
     load.add_argument("--clients", type=int, default=16, help="keep-alive clients (default 16)")
-    load.add_argument("--fresh-clients", type=int, default=4, help="clients with a new connection per request (default 4)")
+    load.add_argument(
+        "--fresh-clients", type=int, default=4, help="clients with a new connection per request (default 4)"
+    )
     load.add_argument("--long-requests", type=int, default=5, help="long requests spanning the swap (default 5)")
     load.add_argument("--websockets", type=int, default=5, help="WebSockets open through the swap (default 5)")
     swap = p.add_argument_group("the swap")
@@ -51,14 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--step-pause", type=_duration, default=0.0, help="pause between canary steps (default 0s)")
     swap.add_argument("--swaps", type=int, default=1, help="consecutive swaps, alternating slots (default 1)")
     swap.add_argument("--drain-timeout", type=_duration, default=15.0, help="drain deadline (default 15s)")
-    swap.add_argument("--drain-policy", choices=("graceful", "cut"), default="graceful",
-                      help="graceful: the drain hook makes the old app close WebSockets with 1001 before the deadline; "
-                           "cut: no hook, connections left at the deadline are cut (default graceful)")
-    swap.add_argument("--drain-hook", default="POST /admin/drain?grace=1",
-                      help="call on the old slot's servers at the drain, '[METHOD] /path' or 'none' (default: the demo app's)")
-    swap.add_argument("--nginx-template", type=Path, help="your server block as a jinja2 template (variables: upstream, listen, bluegreen_headers)")
-    p.add_argument("--report-dir", type=Path, default=Path(os.environ.get("REPORT_DIR", "simulation-report")),
-                   help="where report.json, junit.xml and report.html go (default $REPORT_DIR or ./simulation-report)")
+    swap.add_argument(
+        "--drain-policy",
+        choices=("graceful", "cut"),
+        default="graceful",
+        help="graceful: the drain hook makes the old app close WebSockets with 1001 before the deadline; "
+        "cut: no hook, connections left at the deadline are cut (default graceful)",
+    )
+    swap.add_argument(
+        "--drain-hook",
+        default="POST /admin/drain?grace=1",
+        help="call on the old slot's servers at the drain, '[METHOD] /path' or 'none' (default: the demo app's)",
+    )
+    swap.add_argument(
+        "--nginx-template",
+        type=Path,
+        help="your server block as a jinja2 template (variables: upstream, listen, bluegreen_headers)",
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path(os.environ.get("REPORT_DIR", "simulation-report")),
+        help="where report.json, junit.xml and report.html go (default $REPORT_DIR or ./simulation-report)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -70,15 +99,26 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     hook = None if args.drain_hook.lower() == "none" else args.drain_hook
     try:
         steps = parse_steps("steps", args.steps)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SystemExit(f"error: {exc}") from None
     return Scenario(
-        blue=AppSpec(image=args.blue_image, **spec), green=AppSpec(image=args.green_image, **spec),
+        blue=AppSpec(image=args.blue_image, **spec),
+        green=AppSpec(image=args.green_image, **spec),
         nginx_template=args.nginx_template.read_text() if args.nginx_template else None,
-        rate=args.rate, keepalive_clients=args.clients, fresh_clients=args.fresh_clients,
-        long_requests=args.long_requests, long_path=args.long_path, websockets=args.websockets if ws_path else 0,
-        ws_path=ws_path, ws_echo=not args.no_ws_echo, steps=steps, step_pause=args.step_pause,
-        swaps=args.swaps, drain_timeout=args.drain_timeout, drain_policy=args.drain_policy, drain_hook=hook,
+        rate=args.rate,
+        keepalive_clients=args.clients,
+        fresh_clients=args.fresh_clients,
+        long_requests=args.long_requests,
+        long_path=args.long_path,
+        websockets=args.websockets if ws_path else 0,
+        ws_path=ws_path,
+        ws_echo=not args.no_ws_echo,
+        steps=steps,
+        step_pause=args.step_pause,
+        swaps=args.swaps,
+        drain_timeout=args.drain_timeout,
+        drain_policy=args.drain_policy,
+        drain_hook=hook,
     )
 
 
@@ -94,5 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = evaluate(result)
     data = write(args.report_dir, result, checks)
     print("\n".join(summary_lines(data)))
-    print(f"\nreport: {args.report_dir / 'report.json'}, {args.report_dir / 'report.html'}, {args.report_dir / 'junit.xml'}")
+    print(
+        f"\nreport: {args.report_dir / 'report.json'}, {args.report_dir / 'report.html'}, {args.report_dir / 'junit.xml'}"
+    )
     return 0 if data["passed"] else 1

@@ -24,8 +24,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 
-from testcontainers.core.container import DockerContainer  # noqa: E402
-from testcontainers.core.network import Network  # noqa: E402
+import contextlib
+
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
 
 LB_IMAGE = "bluegreen/lb:dev"
 APP_IMAGE = "bluegreen/app:dev"
@@ -48,11 +50,12 @@ class AppSpec:
     env: dict[str, str] = field(default_factory=dict)
 
 
-class LocalPortContainer(DockerContainer):  # type: ignore[misc]
+class LocalPortContainer(DockerContainer):
     """A container whose published ports listen on 127.0.0.1 only."""
 
     def with_local_port(self, port: int) -> LocalPortContainer:
-        self.ports[f"{port}/tcp"] = ("127.0.0.1", None)
+        # docker-py reads (host ip, None) as "any free port on that address".
+        self.ports[f"{port}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]
         return self
 
 
@@ -60,7 +63,12 @@ class Environment:
     """LB + blue + green on a private network; blue live at start."""
 
     def __init__(
-        self, blue: AppSpec, green: AppSpec, *, lb_image: str = LB_IMAGE, nginx_template: str | None = None,
+        self,
+        blue: AppSpec,
+        green: AppSpec,
+        *,
+        lb_image: str = LB_IMAGE,
+        nginx_template: str | None = None,
     ) -> None:
         self.blue_spec, self.green_spec = blue, green
         self.lb_image = lb_image
@@ -131,16 +139,12 @@ class Environment:
 
     def stop(self) -> None:
         for container in self.containers.values():
-            try:
+            with contextlib.suppress(Exception):
                 container.stop()
-            except Exception:  # noqa: BLE001 - best effort clean-up, keep removing the rest
-                pass
         self.containers.clear()
         if self.network is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.network.remove()
-            except Exception:  # noqa: BLE001
-                pass
             self.network = None
 
     def __enter__(self) -> Environment:
@@ -152,8 +156,11 @@ class Environment:
     # -- helpers --------------------------------------------------------------------------
     def initial_upstream(self) -> str:
         return render(
-            upstream=UPSTREAM, slots=self.slots, weights={"blue": 100, "green": 0},
-            generation="g0-initial", previous=None,
+            upstream=UPSTREAM,
+            slots=self.slots,
+            weights={"blue": 100, "green": 0},
+            generation="g0-initial",
+            previous=None,
         )
 
     def site_config(self) -> str:
@@ -161,7 +168,9 @@ class Environment:
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         try:
             text = env.from_string(self.nginx_template).render(
-                upstream=UPSTREAM, listen=80, bluegreen_headers=HEADERS_SNIPPET,
+                upstream=UPSTREAM,
+                listen=80,
+                bluegreen_headers=HEADERS_SNIPPET,
             )
         except jinja2.TemplateError as exc:
             raise StartupError(
@@ -190,7 +199,7 @@ class Environment:
         ):
             try:
                 out[label] = self.lb_exec(*argv)[1]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out[label] = f"(unavailable: {exc})"
         return out
 
@@ -205,8 +214,20 @@ class Environment:
         deadline = time.monotonic() + START_TIMEOUT
         checks = {
             "lb": ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/__lb/health"],
-            "blue": ["curl", "-fsS", "-o", "/dev/null", f"http://blue:{self.blue_spec.port}{self.blue_spec.health_path}"],
-            "green": ["curl", "-fsS", "-o", "/dev/null", f"http://green:{self.green_spec.port}{self.green_spec.health_path}"],
+            "blue": [
+                "curl",
+                "-fsS",
+                "-o",
+                "/dev/null",
+                f"http://blue:{self.blue_spec.port}{self.blue_spec.health_path}",
+            ],
+            "green": [
+                "curl",
+                "-fsS",
+                "-o",
+                "/dev/null",
+                f"http://green:{self.green_spec.port}{self.green_spec.health_path}",
+            ],
         }
         pending = dict(checks)
         last = ""

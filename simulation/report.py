@@ -40,7 +40,9 @@ def build(result: RunResult, checks: list[Check]) -> dict[str, Any]:
     span = max(result.traffic_ended_at - result.traffic_started_at, 1e-9)
     latencies = [(r.end - r.start) * 1000 for r in steady if not r.failed]
     swap_windows = [(s.started_at, s.ended_at) for s in result.swaps]
-    during = [(r.end - r.start) * 1000 for r in steady if not r.failed and any(a <= r.start <= b for a, b in swap_windows)]
+    during = [
+        (r.end - r.start) * 1000 for r in steady if not r.failed and any(a <= r.start <= b for a, b in swap_windows)
+    ]
     failed = next(c for c in checks if c.name == "zero_failed_requests").evidence
     return {
         "passed": all(c.passed for c in checks),
@@ -57,7 +59,8 @@ def build(result: RunResult, checks: list[Check]) -> dict[str, Any]:
             "by_slot_after_switch": dict(after),
             "rate_rps": round(len(steady) / span, 1),
             "latency_ms": {
-                "p50": round(_p(latencies, 0.5), 2), "p99": round(_p(latencies, 0.99), 2),
+                "p50": round(_p(latencies, 0.5), 2),
+                "p99": round(_p(latencies, 0.99), 2),
                 "p99_during_swap": round(_p(during, 0.99), 2),
             },
         },
@@ -70,14 +73,20 @@ def build(result: RunResult, checks: list[Check]) -> dict[str, Any]:
         "websockets": {
             **websockets_summary(result.websockets),
             "held_through_swap": next(c for c in checks if c.name == "websockets_drained").evidence.get("on_old", 0)
-            if next(c for c in checks if c.name == "websockets_drained").passed else 0,
+            if next(c for c in checks if c.name == "websockets_drained").passed
+            else 0,
             "records": [w.to_dict() for w in result.websockets],
         },
         "swaps": [
             {
-                "target": s.target, "error": s.error, "started_at": s.started_at, "ended_at": s.ended_at,
+                "target": s.target,
+                "error": s.error,
+                "started_at": s.started_at,
+                "ended_at": s.ended_at,
                 "duration_ms": round((s.ended_at - s.started_at) * 1000, 1),
-                "confirm_ms": round((s.report.confirmed_at - s.started_at) * 1000, 1) if s.report and s.report.confirmed_at else None,
+                "confirm_ms": round((s.report.confirmed_at - s.started_at) * 1000, 1)
+                if s.report and s.report.confirmed_at
+                else None,
                 "report": s.report.to_dict() if s.report else None,
             }
             for s in result.swaps
@@ -89,7 +98,8 @@ def build(result: RunResult, checks: list[Check]) -> dict[str, Any]:
         },
         "scenario": {
             k: v for k, v in vars(result.scenario).items() if k not in ("swapper", "blue", "green", "nginx_template")
-        } | {"blue_image": result.scenario.blue.image, "green_image": result.scenario.green.image},
+        }
+        | {"blue_image": result.scenario.blue.image, "green_image": result.scenario.green.image},
         "traffic_started_at": result.traffic_started_at,
         "traffic_ended_at": result.traffic_ended_at,
         "slot_addresses": result.slot_addresses,
@@ -118,14 +128,19 @@ def write(report_dir: Path, result: RunResult, checks: list[Check]) -> dict[str,
     data = build(result, checks)
     (report_dir / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     (report_dir / "junit.xml").write_bytes(junit(checks, result.wall_s))
-    (report_dir / "report.html").write_text(render_html(data, histogram(result.requests, result.traffic_started_at, result.traffic_ended_at)))
+    (report_dir / "report.html").write_text(
+        render_html(data, histogram(result.requests, result.traffic_started_at, result.traffic_ended_at))
+    )
     return data
 
 
 def junit(checks: list[Check], wall_s: float) -> bytes:
     suite = ET.Element(
-        "testsuite", name="bluegreen-simulation", tests=str(len(checks)),
-        failures=str(sum(not c.passed for c in checks)), time=f"{wall_s:.2f}",
+        "testsuite",
+        name="bluegreen-simulation",
+        tests=str(len(checks)),
+        failures=str(sum(not c.passed for c in checks)),
+        time=f"{wall_s:.2f}",
     )
     for check in checks:
         case = ET.SubElement(suite, "testcase", classname="simulation", name=check.name)
@@ -134,7 +149,7 @@ def junit(checks: list[Check], wall_s: float) -> bytes:
             failure.text = json.dumps(check.evidence, indent=2, default=str)
         else:
             ET.SubElement(case, "system-out").text = check.summary
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 
 def summary_lines(data: dict[str, Any]) -> list[str]:
@@ -165,7 +180,9 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
                 f"      reload: signal {reload.get('reload_ms')} ms, new workers +{reload.get('new_workers_ms')} ms, "
                 f"old stopped accepting +{reload.get('old_stopped_ms')} ms, marker +{reload.get('marker_ms')} ms"
             )
-    lines.append(f"  timings                   environment {data['timings']['environment_startup_s']} s, wall {data['timings']['wall_s']} s")
+    lines.append(
+        f"  timings                   environment {data['timings']['environment_startup_s']} s, wall {data['timings']['wall_s']} s"
+    )
     lines.append("")
     for check in data["assertions"]:
         lines.append(f"  [{'PASS' if check['passed'] else 'FAIL'}] {check['name']}: {check['summary']}")

@@ -94,10 +94,16 @@ def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptio
         method, _, path = scenario.drain_hook.strip().rpartition(" ")
         hook = (method or "POST", path)
     return SwapOptions(
-        config_path=MANAGED_FILE, upstream=UPSTREAM, slots=env.slots, to=target,
-        steps=scenario.steps, step_pause=scenario.step_pause,
+        config_path=MANAGED_FILE,
+        upstream=UPSTREAM,
+        slots=env.slots,
+        to=target,
+        steps=scenario.steps,
+        step_pause=scenario.step_pause,
         health_path=(scenario.green if target == "green" else scenario.blue).health_path,
-        verify_url="http://127.0.0.1/", drain_timeout=scenario.drain_timeout, drain_hook=hook,
+        verify_url="http://127.0.0.1/",
+        drain_timeout=scenario.drain_timeout,
+        drain_hook=hook,
         drain_policy="cut" if scenario.drain_policy in ("graceful", "cut") else "wait",
     )
 
@@ -121,8 +127,12 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
 
 async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> RunResult:
     plan = TrafficPlan(
-        base_url=env.base_url, rate=scenario.rate, keepalive_clients=scenario.keepalive_clients,
-        fresh_clients=scenario.fresh_clients, long_path=scenario.long_path, ws_path=scenario.ws_path,
+        base_url=env.base_url,
+        rate=scenario.rate,
+        keepalive_clients=scenario.keepalive_clients,
+        fresh_clients=scenario.fresh_clients,
+        long_path=scenario.long_path,
+        ws_path=scenario.ws_path,
         ws_echo=scenario.ws_echo,
     )
     traffic = Traffic(plan, env.slot_of)
@@ -130,8 +140,10 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     started = time.time()
     traffic.start_websockets(scenario.websockets)
     traffic.start_steady()
-    progress(f"traffic: {scenario.rate:.0f} req/s ({scenario.keepalive_clients} keep-alive + "
-             f"{scenario.fresh_clients} fresh-connection clients), {scenario.websockets} WebSockets")
+    progress(
+        f"traffic: {scenario.rate:.0f} req/s ({scenario.keepalive_clients} keep-alive + "
+        f"{scenario.fresh_clients} fresh-connection clients), {scenario.websockets} WebSockets"
+    )
     await asyncio.sleep(max(0.0, scenario.warmup - scenario.long_lead))
     traffic.start_long(scenario.long_requests)
     progress(f"{scenario.long_requests} long requests ({scenario.long_path}) started")
@@ -150,7 +162,9 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
             swaps.append(SwapRun(target, report, None, begun, time.time()))
             live = target
         except SwapError as exc:
-            swaps.append(SwapRun(target, exc.__dict__.get("report"), f"{type(exc).__name__}: {exc}", begun, time.time()))
+            swaps.append(
+                SwapRun(target, exc.__dict__.get("report"), f"{type(exc).__name__}: {exc}", begun, time.time())
+            )
             progress(f"swap failed: {exc}")
             break
         if index + 1 < scenario.swaps:
@@ -161,9 +175,17 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     progress("stopping traffic...")
     await traffic.stop()
     return RunResult(
-        scenario=scenario, requests=traffic.requests, websockets=traffic.websockets, swaps=swaps,
-        traffic_started_at=started, traffic_ended_at=ended, startup_s=0.0, wall_s=0.0,
-        lb_workers_after=[], diagnostics={}, slot_addresses=dict(env.addresses),
+        scenario=scenario,
+        requests=traffic.requests,
+        websockets=traffic.websockets,
+        swaps=swaps,
+        traffic_started_at=started,
+        traffic_ended_at=ended,
+        startup_s=0.0,
+        wall_s=0.0,
+        lb_workers_after=[],
+        diagnostics={},
+        slot_addresses=dict(env.addresses),
     )
 
 

@@ -99,7 +99,9 @@ class Traffic:
             next_at = max(next_at + interval, loop.time() - interval)
             self.requests.append(await self._request(session, url, "steady", model, client))
 
-    async def _request(self, session: aiohttp.ClientSession, url: str, kind: str, model: str, client: int) -> RequestRecord:
+    async def _request(
+        self, session: aiohttp.ClientSession, url: str, kind: str, model: str, client: int
+    ) -> RequestRecord:
         start = time.time()
         strict_error: str | None = None
         attempts = 2 if model == "keepalive" and kind == "steady" else 1
@@ -110,8 +112,18 @@ class Traffic:
                     upstream = upstream_of(response.headers)
                     complete = _complete(kind, response.headers, body)
                     return RequestRecord(
-                        kind, model, client, start, time.time(), response.status, len(body),
-                        self.slot_of(upstream), upstream, None, strict_error, complete,
+                        kind,
+                        model,
+                        client,
+                        start,
+                        time.time(),
+                        response.status,
+                        len(body),
+                        self.slot_of(upstream),
+                        upstream,
+                        None,
+                        strict_error,
+                        complete,
                     )
             except aiohttp.ClientConnectorError as exc:
                 error = f"connect: {exc}"
@@ -121,7 +133,7 @@ class Traffic:
                     strict_error = error
                 if attempt + 1 < attempts:
                     continue
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if model == "keepalive" and strict_error is None:
                     strict_error = error
@@ -136,7 +148,9 @@ class Traffic:
     async def _long(self, client: int) -> None:
         session = _new_session(fresh=False, timeout=LONG_TIMEOUT)
         self._sessions.append(session)
-        self.requests.append(await self._request(session, self.plan.base_url + self.plan.long_path, "long", "keepalive", client))
+        self.requests.append(
+            await self._request(session, self.plan.base_url + self.plan.long_path, "long", "keepalive", client)
+        )
 
     # -- WebSockets -----------------------------------------------------------------------
     def start_websockets(self, count: int) -> None:
@@ -160,8 +174,10 @@ class Traffic:
         opened = time.time()
         try:
             ws = await session.ws_connect(url, autoping=False, autoclose=True, heartbeat=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            self.websockets.append(WebSocketRecord(ws_id, generation, opened, None, "", time.time(), None, "network", error=str(exc)))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self.websockets.append(
+                WebSocketRecord(ws_id, generation, opened, None, "", time.time(), None, "network", error=str(exc))
+            )
             return False
         upstream = upstream_of(ws._response.headers)
         record = WebSocketRecord(ws_id, generation, time.time(), self.slot_of(upstream), upstream)
@@ -183,7 +199,7 @@ class Traffic:
                     elif _is_tick(message.data):
                         record.ticks += 1
             # The iterator ends on a close frame (ws.close_code set) or a dead connection.
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             record.error = str(exc)
         finally:
             sender.cancel()
@@ -243,7 +259,11 @@ def _complete(kind: str, headers: Mapping[str, str], body: bytes) -> bool:
     if not expected:
         return True  # a third-party app: aiohttp already refuses a truncated body
     lines = body.decode(errors="replace").splitlines()
-    return len([line for line in lines if line.startswith("chunk ")]) == int(expected) and bool(lines) and lines[-1].startswith("done")
+    return (
+        len([line for line in lines if line.startswith("chunk ")]) == int(expected)
+        and bool(lines)
+        and lines[-1].startswith("done")
+    )
 
 
 def _is_tick(text: str) -> bool:

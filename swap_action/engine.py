@@ -254,15 +254,14 @@ class Engine:
                     )
                     diff = _diff(current, text, options.config_path)
                     diffs.append(diff)
-                if index == 0:
-                    with timeline.step("nginx -t (candidate)"):
-                        self.lb.test_isolated(options.config_path, text, generation)
+                with timeline.step(f"nginx -t candidate ({label})"):
+                    self.lb.test_isolated(options.config_path, text, generation, keep=not options.dry_run)
                 if options.dry_run:
                     report.config_diff = diff
                     report.changed = False
                     return
                 with timeline.step(f"apply ({label})"):
-                    self.lb.apply(options.config_path, text, generation)
+                    self.lb.apply(options.config_path, text, generation, staged=True)
                     applied = True
                 with timeline.step(f"reload + confirm ({label})") as step:
                     result = self.lb.reload_and_confirm(

@@ -129,15 +129,21 @@ class LoadBalancer:
     def _candidate_path(self, live: str, generation: str) -> str:
         return posixpath.join(posixpath.dirname(live), f".{posixpath.basename(live)}.candidate-{generation}")
 
-    def test_isolated(self, live: str, text: str, generation: str) -> str:
-        """``nginx -t`` on the candidate alone, in a throw-away main config; changes nothing."""
+    def test_isolated(self, live: str, text: str, generation: str, *, keep: bool = False) -> str:
+        """``nginx -t`` on the candidate alone, in a throw-away main config; changes nothing live.
+
+        With ``keep`` the tested candidate stays staged next to the live file for ``apply``.
+        """
         candidate = self._candidate_path(live, generation)
         self.transport.write_file(candidate, text.encode())
         try:
             result = self.script("test_isolated.sh", candidate)
         finally:
-            self.transport.run(["rm", "-f", candidate])
+            if not keep:
+                self.transport.run(["rm", "-f", candidate])
         if not result.ok:
+            if keep:
+                self.transport.run(["rm", "-f", candidate])
             raise ConfigTestError(
                 "nginx -t refused the new upstream config: " + _emerg_line(result.output),
                 hint_for(result.output),
@@ -145,10 +151,14 @@ class LoadBalancer:
             )
         return result.output
 
-    def apply(self, live: str, text: str, generation: str) -> str:
-        """Atomically replace the live file, tested with ``nginx -t``; restored byte for byte on failure."""
+    def apply(self, live: str, text: str, generation: str, *, staged: bool = False) -> str:
+        """Atomically replace the live file, tested with ``nginx -t``; restored byte for byte on failure.
+
+        ``staged``: the candidate was already written by ``test_isolated(keep=True)``.
+        """
         candidate = self._candidate_path(live, generation)
-        self.transport.write_file(candidate, text.encode())
+        if not staged:
+            self.transport.write_file(candidate, text.encode())
         result = self.script("apply.sh", live, candidate)
         if result.exit_code == 10:
             raise ConfigTestError(
@@ -246,7 +256,6 @@ class LoadBalancer:
             answers.append(HttpAnswer(url, int(code) if code.isdigit() else 0, float(seconds or 0), body.rstrip("\n")))
             body = rest
         return answers
-
 
     def marker_generation(self, socket: str, max_seconds: float = 2.0) -> str | None:
         """What the generation marker on ``socket`` answers now (the config Nginx serves); None if silent."""

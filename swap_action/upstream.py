@@ -71,13 +71,18 @@ def weights_for_step(target: str, percent: int) -> dict[str, int]:
 
 
 def server_lines(slots: Slots, weights: dict[str, int]) -> list[ServerLine]:
-    """Nginx weights from percentages: a 100/0 split renders weight 1 and ``down``."""
+    """Nginx weights from percentages: a 100/0 split renders weight 1 and ``down``.
+
+    Nginx weighs each server line, so a slot's percentage is shared by its servers: 10% to one
+    green server against 90% over two blue ones is 10 vs 45 + 45, not 10 vs 90 + 90 (5%).
+    """
     lines = []
     for slot in SLOTS:
         percent = weights.get(slot, 0)
-        weight = 1 if percent == 100 else percent
-        for address in slots.servers(slot):
-            lines.append(ServerLine(address=address, slot=slot, weight=max(weight, 1), down=percent == 0))
+        servers = slots.servers(slot)
+        weight = 1 if percent == 100 else round(percent / max(len(servers), 1))
+        for address in servers:
+            lines.append(ServerLine(address=address, slot=slot, weight=min(max(weight, 1), 100), down=percent == 0))
     return lines
 
 

@@ -1,10 +1,20 @@
-"""Exec into the load balancer's container through the Docker API (the socket GitHub mounts)."""
+"""Exec into the load balancer's container through the Docker API (the socket GitHub mounts).
+
+Each ``docker exec`` costs tens of milliseconds of API round trips, and a swap runs a dozen
+commands, so the transport keeps one shell open in the container (an exec session with stdin
+attached) and runs every command through it: a command then costs about a millisecond. Arguments
+are quoted with ``shlex.quote``; the shell never parses user input as code.
+"""
 
 from __future__ import annotations
 
-import io
-import posixpath
-import tarfile
+import base64
+import contextlib
+import secrets
+import shlex
+import socket
+import struct
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,19 +26,101 @@ import requests.exceptions
 from ..errors import CommandTimeout, TransportError
 from . import CommandResult, Transport, describe
 
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+class _Session:
+    """A shell in the container speaking a tiny framed protocol over the exec's stdin/stdout."""
+
+    def __init__(self, api: Any, container_id: str) -> None:
+        exec_id = api.exec_create(
+            container_id,
+            ["sh", "-c", "d=$(mktemp -d); export d; exec sh -s"],
+            stdin=True,
+            stdout=True,
+            stderr=False,
+            tty=False,
+        )["Id"]
+        raw = api.exec_start(exec_id, socket=True, demux=False)
+        self._sock: socket.socket = getattr(raw, "_sock", raw)
+        self._buffer = b""
+
+    def run(self, argv: Sequence[str], timeout: float, stdin_data: bytes | None = None) -> tuple[int, bytes, bytes]:
+        tag = secrets.token_hex(8)
+        command = shlex.join(argv)
+        if timeout:
+            command = f"timeout {int(max(1, timeout))} {command}"
+        if stdin_data is not None:
+            encoded = base64.b64encode(stdin_data).decode()
+            payload = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+            first = (
+                f'{{ base64 -d | {command}; }} >"$d/o" 2>"$d/e" <<\'__bg_{tag}__\'\n{payload}\n__bg_{tag}__\nrc=$?\n'
+            )
+        else:
+            first = f'{command} </dev/null >"$d/o" 2>"$d/e"; rc=$?\n'
+        script = (
+            first
+            + f'printf \'\\n__bg_done__ {tag} %s %s %s\\n\' "$rc" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"\n'
+            + 'cat "$d/o" "$d/e"\n'
+        )
+        self._sock.sendall(script.encode())
+        deadline = time.monotonic() + timeout + 10
+        marker = f"\n__bg_done__ {tag} ".encode()
+        while marker not in self._buffer:
+            self._read(deadline)
+        _, _, rest = self._buffer.partition(marker)
+        while b"\n" not in rest:
+            self._read(deadline)
+            _, _, rest = self._buffer.partition(marker)
+        header, _, body = rest.partition(b"\n")
+        rc, nout, nerr = (int(x) for x in header.split())
+        while len(body) < nout + nerr:
+            self._read(deadline)
+            body = self._buffer.partition(marker)[2].partition(b"\n")[2]
+        self._buffer = body[nout + nerr :]
+        return rc, body[:nout], body[nout : nout + nerr]
+
+    def _read(self, deadline: float) -> None:
+        """Read one multiplexed frame (8-byte header: stream, 0, 0, 0, size) of stdout."""
+        header = self._exactly(8, deadline)
+        size = struct.unpack(">I", header[4:])[0]
+        data = self._exactly(size, deadline)
+        if header[0] == 1:
+            self._buffer += data
+
+    def _exactly(self, size: int, deadline: float) -> bytes:
+        chunks = b""
+        while len(chunks) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self._sock.settimeout(remaining)
+            chunk = self._sock.recv(size - len(chunks))
+            if not chunk:
+                raise ConnectionError("the exec session closed")
+            chunks += chunk
+        return chunks
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.sendall(b"exit\n")
+        self._sock.close()
+
 
 class DockerTransport(Transport):
     def __init__(self, container: str, client: Any | None = None) -> None:
         self.description = f"docker://{container}"
+        self._lock = threading.Lock()
+        self._session: _Session | None = None
         try:
             self._client = client or docker.from_env(timeout=120)
             self._container = self._client.containers.get(container)
         except docker.errors.NotFound:
             raise TransportError(
                 f"no container named '{container}' on this Docker engine",
-                "check the name with 'docker ps' (compose names containers <project>-<service>-1)",
+                "check the name with 'docker ps' (compose names containers <project>-<service>-1 or <project>_<service>_1)",
             ) from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except _DOCKER_ERRORS as exc:
             raise TransportError(
                 f"cannot talk to the Docker engine: {exc}",
                 "mount the Docker socket (/var/run/docker.sock) or set DOCKER_HOST",
@@ -36,40 +128,58 @@ class DockerTransport(Transport):
         if self._container.status != "running":
             raise TransportError(f"container '{container}' is {self._container.status}", "start it first")
 
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
-        # The Docker API has no exec timeout; 'timeout' (coreutils) bounds the command itself.
-        command = ["timeout", f"{timeout:.0f}", *argv] if timeout else list(argv)
-        try:
-            exit_code, (out, err) = self._container.exec_run(command, demux=True)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise TransportError(
-                f"docker exec '{describe(argv)}' failed: {exc}", "check the container is running"
-            ) from None
-        if exit_code == 124:
+    def _run(self, argv: Sequence[str], timeout: float, stdin_data: bytes | None = None) -> CommandResult:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._session is None:
+                        self._session = _Session(self._client.api, self._container.id)
+                    code, out, err = self._session.run(argv, timeout, stdin_data)
+                    break
+                except _DOCKER_ERRORS as exc:
+                    self._drop()
+                    raise TransportError(
+                        f"docker exec into {self.description} failed: {exc}", "check the container is running"
+                    ) from None
+                except TimeoutError:
+                    self._drop()
+                    raise CommandTimeout(
+                        f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container"
+                    ) from None
+                except (ConnectionError, OSError) as exc:
+                    # The session died before the command was sent (container restarted, engine
+                    # closed idle streams): open a new one once. Mid-command it is an error.
+                    self._drop()
+                    if attempt == 2:
+                        raise TransportError(
+                            f"the exec session to {self.description} broke: {exc}", "check the container is running"
+                        ) from None
+        if code == 124 and timeout:
             raise CommandTimeout(f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container")
-        if exit_code in (126, 127):
+        if code in (126, 127):
             raise TransportError(
-                f"'{argv[0]}' cannot be run in {self.description}: {(err or b'').decode(errors='replace').strip()}",
+                f"'{argv[0]}' cannot be run in {self.description}: {err.decode(errors='replace').strip()}",
                 f"install {argv[0]} in the load balancer image",
             )
-        return CommandResult(
-            tuple(argv), exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
-        )
+        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
+        return self._run(argv, timeout)
 
     def write_file(self, path: str, data: bytes) -> None:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo(posixpath.basename(path))
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-        try:
-            ok = self._container.put_archive(posixpath.dirname(path) or "/", buffer.getvalue())
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        result = self._run(["sh", "-c", 'cat > "$1"', "write", path], 60.0, stdin_data=data)
+        if not result.ok:
             raise TransportError(
-                f"cannot write {path} in {self.description}: {exc}", "check the directory exists"
-            ) from None
-        if not ok:
-            raise TransportError(f"cannot write {path} in {self.description}", "check the directory exists")
+                f"cannot write {path} in {self.description}: {result.output}",
+                "check the directory exists and is writable",
+            )
+
+    def _drop(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     def close(self) -> None:
+        with self._lock:
+            self._drop()
         self._client.close()
