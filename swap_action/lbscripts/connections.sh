@@ -13,4 +13,4 @@ done
 echo "--- tcp"
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "01" { print $3 }'
 echo "--- draining"
-ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $5 == "shutting" { print $1 }'
+ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $6 == "shutting" { print $1 }'
