@@ -16,7 +16,7 @@ from swap_action.inputs import parse_steps
 from .assertions import evaluate
 from .environment import APP_IMAGE, AppSpec, StartupError
 from .report import summary_lines, write
-from .scenario import Scenario, run
+from .scenario import DEMO_DRAIN_HOOK, Scenario, run
 
 
 def _duration(text: str) -> float:
@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swap.add_argument(
         "--drain-hook",
-        default="POST /admin/drain?grace=1",
-        help="call on the old slot's servers at the drain, '[METHOD] /path' or 'none' (default: the demo app's)",
+        default=None,
+        help="call on the old slot's servers at the drain, '[METHOD] /path' or 'none' "
+        f"(default: '{DEMO_DRAIN_HOOK}' when both slots run the demo app, else none)",
     )
     swap.add_argument(
         "--nginx-template",
@@ -96,7 +97,11 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
     spec = {"port": args.app_port, "health_path": args.health_path, "env": env}
     ws_path = None if args.ws_path.lower() == "none" else args.ws_path
-    hook = None if args.drain_hook.lower() == "none" else args.drain_hook
+    if args.drain_hook is None:
+        demo = args.blue_image == APP_IMAGE and args.green_image == APP_IMAGE
+        hook = DEMO_DRAIN_HOOK if demo else None
+    else:
+        hook = None if args.drain_hook.lower() == "none" else args.drain_hook
     try:
         steps = parse_steps("steps", args.steps)
     except Exception as exc:

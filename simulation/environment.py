@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from swap_action.inputs import Slots
-from swap_action.upstream import render
+from swap_action.upstream import marker_socket, render
 
 # testcontainers on machines without a registry, or that look like containers themselves.
 # (The harness removes its own containers, so the reaper is not needed.)
@@ -213,7 +213,8 @@ class Environment:
         """Ready when the LB answers and both slots answer their health path from the LB."""
         deadline = time.monotonic() + START_TIMEOUT
         checks = {
-            "lb": ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/__lb/health"],
+            # The generation marker: Nginx is up and serving the managed file (whatever the site).
+            "lb": ["curl", "-fsS", "-o", "/dev/null", "--unix-socket", marker_socket(UPSTREAM), "http://lb/generation"],
             "blue": [
                 "curl",
                 "-fsS",

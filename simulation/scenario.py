@@ -29,6 +29,7 @@ from .records import RequestRecord, WebSocketRecord
 from .traffic import Traffic, TrafficPlan
 
 Progress = Callable[[str], None]
+DEMO_DRAIN_HOOK = "POST /admin/drain?grace=1"  # the demo app's: refuse new work, close WebSockets with 1001
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Scenario:
     swaps: int = 1
     drain_timeout: float = 15.0
     drain_policy: str = "graceful"  # graceful: the hook closes WebSockets (1001); cut: cut at the deadline
-    drain_hook: str | None = "POST /admin/drain?grace=1"
+    drain_hook: str | None = DEMO_DRAIN_HOOK
     warmup: float = 2.0
     long_lead: float = 1.0  # long requests start this long before the (first) swap
     cooldown: float = 1.5

