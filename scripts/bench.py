@@ -25,15 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulation.environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment  # noqa: E402
-from simulation.records import RequestRecord  # noqa: E402
-from simulation.scenario import Scenario, run  # noqa: E402
-from simulation.traffic import Traffic, TrafficPlan  # noqa: E402
-from swap_action.engine import Engine  # noqa: E402
-from swap_action.inputs import SwapOptions, other  # noqa: E402
-from swap_action.nginx import LoadBalancer  # noqa: E402
-from swap_action.transport.docker import DockerTransport  # noqa: E402
-from swap_action.upstream import new_generation, render, weights_for_step  # noqa: E402
+import itertools
+
+from simulation.environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment
+from simulation.records import RequestRecord
+from simulation.scenario import Scenario, run
+from simulation.traffic import Traffic, TrafficPlan
+from swap_action.engine import Engine
+from swap_action.inputs import SwapOptions, other
+from swap_action.nginx import LoadBalancer
+from swap_action.transport.docker import DockerTransport
+from swap_action.upstream import new_generation, render, weights_for_step
 
 
 def p99(values: list[float]) -> float:
@@ -169,7 +171,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
 def gap_ms(requests: list[RequestRecord], start: float, end: float) -> float:
     """Longest time around [start, end] during which no request succeeded."""
     ok = sorted(r.end for r in requests if not r.failed and start - 1 <= r.end <= end + 2)
-    return 1000 * max((b - a for a, b in zip(ok, ok[1:])), default=0.0)
+    return 1000 * max((b - a for a, b in itertools.pairwise(ok)), default=0.0)
 
 
 def main() -> int:
