@@ -349,19 +349,12 @@ class Engine:
                         f"there was no {options.config_path} before this swap to go back to",
                         "write the upstream file by hand and reload nginx",
                     )
-                generation = new_generation()
-                if state is not None and state.generation != "unknown":
-                    text = render(
-                        upstream=options.upstream,
-                        slots=state.slots,
-                        weights=state.weights,
-                        generation=generation,
-                        previous=state.previous,
-                        template=options.template,
-                    )
-                    socket_path = marker_socket(options.upstream)
+                # The original bytes go back exactly; their own marker proves they are live again.
+                text = original
+                if state is not None and state.generation != "unknown" and state.generation in original:
+                    generation, socket_path = state.generation, marker_socket(options.upstream)
                 else:
-                    text, socket_path = original, "-"
+                    generation, socket_path = new_generation(), "-"
                 self.lb.apply(options.config_path, text, generation)
                 self.lb.reload_and_confirm(generation, socket_path, "-", options.confirm_timeout)
             except SwapError as exc:
