@@ -1,0 +1,308 @@
+"""Command line: ``python -m swap_action {swap,status,rollback,plan} [options]``.
+
+A thin layer over ``Engine``: it turns the flags into ``SwapOptions`` with the parsers of
+``swap_action.inputs`` (so a bad value is refused before anything on the LB is touched), opens the
+transport, runs the engine and prints. The timeline goes to stderr as it happens; stdout carries
+the result (a summary line, the plan's diff, the status) or, with ``--json``, only the JSON report.
+
+Exit status: 0 done (also "already live, nothing changed"), 1 the swap failed (``SwapError``),
+2 invalid input (``InputError`` or a flag argparse refuses), 130 interrupted.
+
+``--config-path`` defaults to ``/etc/nginx/conf.d/upstream.conf``: stock Nginx packages (Debian,
+Ubuntu, nginx.org, the official image) include ``conf.d/*.conf`` in the ``http`` context. The
+project's LB image uses ``/etc/nginx/bluegreen/upstream.conf``: pass it with ``--config-path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .engine import Engine, SwapReport
+from .errors import InputError, SwapError
+from .inputs import (
+    Slots,
+    SwapOptions,
+    check_drain_policy,
+    parse_addresses,
+    parse_bool,
+    parse_config_path,
+    parse_drain_hook,
+    parse_http_path,
+    parse_name,
+    parse_seconds,
+    parse_slot,
+    parse_steps,
+    parse_url,
+)
+from .nginx import LoadBalancer
+from .timeline import PlainObserver
+from .transport import Transport, open_transport
+from .upstream import marker_socket
+
+DEFAULT_CONFIG_PATH = "/etc/nginx/conf.d/upstream.conf"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+_NGINX_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: ")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error says which flag and exits 2 like any other input error."""
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"error: {message}\nfix: see '{self.prog} --help'\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    connection = _Parser(add_help=False)
+    group = connection.add_argument_group("load balancer")
+    group.add_argument(
+        "--target",
+        default="local",
+        help="where Nginx runs: ssh://user@host[:port], docker://<container> or local (default: local)",
+    )
+    group.add_argument("--ssh-key-file", metavar="FILE", help="unencrypted OpenSSH private key for an ssh:// target")
+    group.add_argument(
+        "--known-hosts-file", metavar="FILE", help="known_hosts lines for the ssh:// host (never accepted blindly)"
+    )
+    group.add_argument(
+        "--config-path",
+        default=DEFAULT_CONFIG_PATH,
+        metavar="PATH",
+        help=f"the managed upstream file Nginx includes in its http block (default: {DEFAULT_CONFIG_PATH}; "
+        "the project's LB image uses /etc/nginx/bluegreen/upstream.conf)",
+    )
+    group.add_argument("--upstream", default="app", help="name of the Nginx upstream (default: app)")
+    group.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    swapping = _Parser(add_help=False)
+    group = swapping.add_argument_group("swap")
+    group.add_argument("--blue", metavar="HOST:PORT,...", help="servers of the blue slot (default: as recorded)")
+    group.add_argument("--green", metavar="HOST:PORT,...", help="servers of the green slot (default: as recorded)")
+    group.add_argument("--template", metavar="FILE", help="jinja2 template of the upstream block (default: built-in)")
+    group.add_argument("--steps", default="100", help="canary percentages for the target, ending at 100 (default: 100)")
+    group.add_argument("--step-pause", default="0", metavar="DURATION", help="pause between canary steps (default: 0)")
+    group.add_argument(
+        "--health-path",
+        default="/healthz",
+        metavar="PATH",
+        help="checked on every target server from the LB before any change; '' to skip (default: /healthz)",
+    )
+    group.add_argument("--verify-url", metavar="URL", help="requested from the LB host after each step")
+    group.add_argument(
+        "--verify-expect", metavar="TEXT|CODE", help="a status code, or text the final answers must contain"
+    )
+    group.add_argument("--drain-timeout", default="30s", metavar="DURATION", help="drain deadline (default: 30s)")
+    group.add_argument("--drain-hook", metavar="[METHOD] PATH", help="called on each old server before draining")
+    group.add_argument(
+        "--drain-policy", default="cut", help="at the drain deadline: cut (stop old workers) or wait (default: cut)"
+    )
+    group.add_argument("--no-rollback", action="store_true", help="leave a failed swap in place (default: roll back)")
+    group.add_argument(
+        "--lock-timeout", default="120s", metavar="DURATION", help="wait for another swap (default: 120s)"
+    )
+
+    target = _Parser(add_help=False)
+    target.add_argument("--to", default="auto", help="blue, green or auto (the slot that is not live; default: auto)")
+
+    parser = _Parser(
+        prog="python -m swap_action",
+        description="Zero-downtime blue-green swaps on Nginx.",
+        epilog="Exit status: 0 done, 1 the swap failed (the error says what to do), 2 invalid input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands.add_parser(
+        "swap", parents=[connection, swapping, target], help="switch traffic to the other slot (or --to SLOT)"
+    )
+    commands.add_parser(
+        "plan",
+        parents=[connection, swapping, target],
+        help="render, health-check and nginx -t the swap, print the diff; change nothing",
+    )
+    commands.add_parser(
+        "rollback", parents=[connection, swapping], help="switch back to the slot recorded as previous in the file"
+    )
+    commands.add_parser("status", parents=[connection], help="what is live, and whether Nginx serves the file")
+    return parser
+
+
+# -- arguments -> validated values ----------------------------------------------------------
+def swap_options(args: argparse.Namespace) -> SwapOptions:
+    """Every flag through its parser; raises ``InputError`` naming the flag."""
+    blue = parse_addresses("blue", args.blue) if args.blue is not None else ()
+    green = parse_addresses("green", args.green) if args.green is not None else ()
+    verify_url = parse_url("verify-url", args.verify_url) if args.verify_url else None
+    if args.verify_expect and not verify_url:
+        raise InputError("verify-expect", "is set without verify-url", "pass --verify-url too, or drop --verify-expect")
+    health = args.health_path.strip()
+    return SwapOptions(
+        config_path=parse_config_path("config-path", args.config_path),
+        upstream=parse_name("upstream", args.upstream),
+        slots=Slots(blue=blue, green=green),
+        to=parse_slot("to", getattr(args, "to", "auto"), allow_auto=True),
+        steps=parse_steps("steps", args.steps),
+        step_pause=parse_seconds("step-pause", args.step_pause),
+        health_path=parse_http_path("health-path", health) if health else None,
+        verify_url=verify_url,
+        verify_expect=args.verify_expect or None,
+        drain_timeout=parse_seconds("drain-timeout", args.drain_timeout),
+        drain_hook=parse_drain_hook("drain-hook", args.drain_hook or ""),
+        drain_policy=check_drain_policy("drain-policy", args.drain_policy),
+        rollback_on_failure=not parse_bool("no-rollback", str(args.no_rollback)),
+        dry_run=args.command == "plan",
+        template=_read("template", args.template) if args.template else None,
+        lock_timeout=parse_seconds("lock-timeout", args.lock_timeout),
+    )
+
+
+def _read(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InputError(name, f"cannot read {path}: {reason}", "give a readable file") from None
+
+
+def transport_for(args: argparse.Namespace) -> Transport:
+    key = _read("ssh-key-file", args.ssh_key_file) if args.ssh_key_file else None
+    known = _read("known-hosts-file", args.known_hosts_file) if args.known_hosts_file else None
+    return open_transport(args.target, ssh_key=key, known_hosts=known)
+
+
+# -- output ---------------------------------------------------------------------------------
+def _summary(command: str, report: SwapReport) -> str:
+    took = f"{report.duration_ms:.0f} ms"
+    if report.error is not None:
+        live = report.active_slot or "unknown"
+        back = " (rolled back)" if report.rolled_back else ""
+        return f"{command} FAILED after {took}: {report.error.title}; live slot: {live}{back}"
+    if report.dry_run:
+        if report.config_diff:
+            return f"plan: {report.previous_slot} -> {report.target_slot} passes nginx -t; nothing was changed ({took})"
+        return f"plan: {report.target_slot} is already live with these servers; nothing would change ({took})"
+    if not report.changed:
+        return f"{report.target_slot} is already live with these servers: nothing changed ({took})"
+    drain = f"; drain {report.drain.outcome}" if report.drain else ""
+    verb = "rolled back" if command == "rollback" else "swapped"
+    return f"{verb} {report.previous_slot} -> {report.active_slot} in {took}{drain}"
+
+
+def _print_error(exc: SwapError, err: TextIO) -> None:
+    print(f"error: {exc.cause}", file=err)
+    if exc.fix:
+        print(f"fix: {exc.fix}", file=err)
+    # Nginx's own output (e.g. from nginx -t), once per distinct message (timestamps and pids differ).
+    seen: set[str] = set()
+    for line in exc.detail.strip().splitlines():
+        key = _NGINX_PREFIX.sub(r"[\1] ", line)
+        if key.strip() and key not in seen:
+            seen.add(key)
+            print(f"  | {line}", file=err)
+
+
+def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: TextIO) -> int:
+    with transport_for(args) as transport:
+        engine = Engine(LoadBalancer(transport), PlainObserver(lambda line: print(line, file=err, flush=True)))
+        code = EXIT_OK
+        try:
+            if args.command == "rollback":
+                engine.rollback(options)
+            elif args.command == "plan":
+                engine.plan(options)
+            else:
+                engine.swap(options)
+        except SwapError as exc:
+            _print_error(exc, err)
+            code = EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
+        report = engine.last_report
+        assert report is not None
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2), file=out)
+        elif args.command == "plan" and report.config_diff:
+            print(report.config_diff, end="" if report.config_diff.endswith("\n") else "\n", file=out)
+        print(_summary(args.command, report), file=err if args.json or code else out)
+        return code
+
+
+def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    config_path = parse_config_path("config-path", args.config_path)
+    upstream = parse_name("upstream", args.upstream)
+    with transport_for(args) as transport:
+        engine = Engine(LoadBalancer(transport))
+        probe, state = engine.status(config_path)
+        socket = marker_socket(upstream)
+        served = engine.lb.marker_generation(socket)
+    generation = state.generation if state else None
+    status: dict[str, Any] = {
+        "target": transport.description,
+        "config_path": config_path,
+        "nginx_version": probe.nginx_version,
+        "master_pid": probe.master_pid,
+        "managed_file": probe.managed_file is not None,
+        "live": state.live if state else None,
+        "previous": state.previous if state else None,
+        "weights": state.weights if state else {},
+        "blue": list(state.blue) if state else [],
+        "green": list(state.green) if state else [],
+        "generation": generation,
+        "marker": {"socket": socket, "answer": served, "matches_file": served is not None and served == generation},
+    }
+    if args.json:
+        print(json.dumps(status, indent=2), file=out)
+        return EXIT_OK
+    weights = ", ".join(f"{slot} {percent}%" for slot, percent in status["weights"].items()) or "-"
+    if served is None:
+        marker = f"not answering on {socket}"
+    elif served == generation:
+        marker = f"answers {served}: Nginx serves this file"
+    else:
+        marker = (
+            f"answers {served}, the file says {generation}: Nginx serves another config (reload pending or refused)"
+        )
+    rows = [
+        ("target", status["target"]),
+        ("nginx", probe.nginx_version),
+        ("config", config_path if probe.managed_file is not None else f"{config_path} (missing)"),
+        ("live slot", f"{status['live'] or 'unknown'} (previous: {status['previous'] or '-'})"),
+        ("weights", weights),
+        ("blue", _servers(status["blue"], status["weights"].get("blue"))),
+        ("green", _servers(status["green"], status["weights"].get("green"))),
+        ("generation", generation or "-"),
+        ("marker", marker),
+    ]
+    for name, value in rows:
+        print(f"{name + ':':<12} {value}", file=out)
+    return EXIT_OK
+
+
+def _servers(servers: list[str], percent: int | None) -> str:
+    if not servers:
+        return "-"
+    return ", ".join(servers) + (" (down)" if percent == 0 else "")
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "status":
+            return _run_status(args, out, err)
+        options = swap_options(args)
+        return _run_swap(args, options, out, err)
+    except SwapError as exc:  # raised before the engine ran: inputs, transport, status
+        _print_error(exc, err)
+        return EXIT_INPUT if isinstance(exc, InputError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return EXIT_INTERRUPTED

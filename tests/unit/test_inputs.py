@@ -1,0 +1,133 @@
+"""Input validation: every refusal names the input and says how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from swap_action.errors import InputError
+from swap_action.inputs import (
+    Slots,
+    check_drain_policy,
+    parse_addresses,
+    parse_bool,
+    parse_config_path,
+    parse_drain_hook,
+    parse_http_path,
+    parse_name,
+    parse_seconds,
+    parse_slot,
+    parse_steps,
+    parse_url,
+)
+
+Parser = Callable[[str, str], object]
+
+BAD_VALUES: list[tuple[Parser, str]] = [
+    (parse_addresses, ""),
+    (parse_addresses, "blue"),
+    (parse_addresses, "blue:0"),
+    (parse_addresses, "blue:65536"),
+    (parse_addresses, "blue:8080,blue:8080"),
+    (parse_addresses, "-blue:8080"),
+    (parse_slot, "purple"),
+    (lambda name, text: parse_slot(name, text, allow_auto=False), "auto"),
+    (parse_name, "1app"),
+    (parse_name, "app name"),
+    (parse_name, "app;"),
+    (parse_steps, ""),
+    (parse_steps, "10,50"),
+    (parse_steps, "50,10,100"),
+    (parse_steps, "0,100"),
+    (parse_steps, "10,abc,100"),
+    (parse_steps, "10,10,100"),
+    (parse_seconds, "soon"),
+    (parse_seconds, "-1s"),
+    (parse_bool, "maybe"),
+    (parse_http_path, "healthz"),
+    (parse_http_path, "/health z"),
+    (parse_url, "127.0.0.1/"),
+    (parse_url, "-o/etc/nginx/nginx.conf"),
+    (parse_url, "file:///etc/shadow"),
+    (parse_url, "http://127.0.0.1/ -o /tmp/x"),
+    (parse_config_path, "upstream.conf"),
+    (parse_config_path, "/etc/nginx/"),
+    (parse_config_path, "/etc/nginx/../x.conf"),
+    (parse_config_path, "/etc/nginx/up stream.conf"),
+    (parse_drain_hook, "PATCH /drain"),
+    (parse_drain_hook, "POST /drain extra"),
+    (parse_drain_hook, "drain"),
+    (check_drain_policy, "never"),
+]
+
+
+@pytest.mark.parametrize(("parser", "value"), BAD_VALUES, ids=[f"{p.__name__}:{v!r}" for p, v in BAD_VALUES])
+def test_each_refusal_names_the_input_and_a_fix(parser: Parser, value: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parser("the-input", value)
+    assert caught.value.input_name == "the-input"
+    assert caught.value.cause.startswith("input 'the-input': ")
+    assert caught.value.fix, "a fix is given"
+    assert "\n" not in caught.value.cause, "the value is printed escaped, on one line"
+
+
+INJECTIONS = [
+    "blue:8080;",
+    "blue:8080;server evil:80",
+    "blue:8080 down;server evil:80",
+    "blue:8080\n}\nserver { listen 81; }",
+    "blue:80\n80",
+    "bl ue:8080",
+    "blue :8080",
+    "blue:8080}",
+    "{blue:8080",
+    '"blue:8080"',
+    "'blue:8080'",
+    "blue:8080'",
+    "blue\\:8080",
+    "blue:8080\\n",
+    "blue:８０８０",  # fullwidth digits are digits to Python, not to Nginx  # noqa: RUF001
+    "١٢.1.1.1:80",
+]
+
+
+@pytest.mark.parametrize("value", INJECTIONS, ids=[repr(v) for v in INJECTIONS])
+def test_addresses_with_config_syntax_are_refused(value: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_addresses("blue", value)
+    assert caught.value.input_name == "blue"
+
+
+def test_spaces_commas_and_newlines_separate_whole_addresses() -> None:
+    # They are list separators: each item must still be a complete host:port on its own.
+    assert parse_addresses("blue", " blue-1:8080, blue-2:8080\n10.0.0.3:80 [::1]:8080 ") == (
+        "blue-1:8080",
+        "blue-2:8080",
+        "10.0.0.3:80",
+        "[::1]:8080",
+    )
+
+
+def test_good_values() -> None:
+    assert parse_slot("to", " Green ") == "green"
+    assert parse_slot("to", "auto", allow_auto=True) == "auto"
+    assert parse_name("upstream", "app_v2-x") == "app_v2-x"
+    assert parse_steps("steps", "10, 50 100") == (10, 50, 100)
+    assert parse_seconds("drain-timeout", "500ms") == 0.5
+    assert parse_seconds("drain-timeout", "2m") == 120
+    assert parse_bool("no-rollback", "yes") is True
+    assert parse_http_path("health-path", "/healthz?full=1") == "/healthz?full=1"
+    assert parse_url("verify-url", "https://example.test:8443/v?x=1") == "https://example.test:8443/v?x=1"
+    assert parse_config_path("config-path", "/etc/nginx/conf.d/upstream.conf") == "/etc/nginx/conf.d/upstream.conf"
+    assert parse_drain_hook("drain-hook", "/admin/drain") == ("POST", "/admin/drain")
+    assert parse_drain_hook("drain-hook", "put /admin/drain") == ("PUT", "/admin/drain")
+    assert parse_drain_hook("drain-hook", " ") is None
+    assert check_drain_policy("drain-policy", "WAIT") == "wait"
+
+
+def test_a_server_in_both_slots_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        Slots(blue=("a:80", "b:80"), green=("b:80",))
+    assert caught.value.input_name == "green"
+    assert "b:80" in caught.value.cause and caught.value.fix
