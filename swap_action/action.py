@@ -1,0 +1,291 @@
+"""The GitHub Action's entrypoint: ``python -m swap_action.action``.
+
+``action.yml`` maps every input to a ``BG_*`` variable in ``runs.env`` (the hyphenated
+``INPUT_*`` names Docker container actions get are not reliable). This module masks the secrets,
+validates every input before anything on the load balancer is touched, runs the swap (or the plan
+on dry-run) and writes the outputs, the step summary and a JSON report.
+
+Exit status: 0 the swap succeeded (or changed nothing), 1 it failed (``SwapError``: bad input,
+unreachable LB, refused config, failed verification...), 2 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from .engine import Engine, SwapReport
+from .errors import InputError, SwapError
+from .github import Commands, GitHubObserver, summary_markdown
+from .inputs import (
+    Slots,
+    SwapOptions,
+    check_drain_policy,
+    parse_addresses,
+    parse_bool,
+    parse_config_path,
+    parse_drain_hook,
+    parse_http_path,
+    parse_name,
+    parse_seconds,
+    parse_slot,
+    parse_steps,
+    parse_url,
+)
+from .nginx import LoadBalancer
+from .transport import open_transport
+from .upstream import new_generation, render, weights_for_step
+
+# input name (action.yml) -> (environment variable set in runs.env, default when unset)
+INPUTS: dict[str, tuple[str, str]] = {
+    "target": ("BG_TARGET", ""),
+    "ssh-key": ("BG_SSH_KEY", ""),
+    "known-hosts": ("BG_KNOWN_HOSTS", ""),
+    "config-path": ("BG_CONFIG_PATH", "/etc/nginx/conf.d/upstream.conf"),
+    "template": ("BG_TEMPLATE", ""),
+    "upstream": ("BG_UPSTREAM", "app"),
+    "blue": ("BG_BLUE", ""),
+    "green": ("BG_GREEN", ""),
+    "to": ("BG_TO", "auto"),
+    "steps": ("BG_STEPS", "100"),
+    "step-pause": ("BG_STEP_PAUSE", "0s"),
+    "health-path": ("BG_HEALTH_PATH", "/healthz"),
+    "verify-url": ("BG_VERIFY_URL", ""),
+    "verify-expect": ("BG_VERIFY_EXPECT", ""),
+    "drain-timeout": ("BG_DRAIN_TIMEOUT", "30s"),
+    "drain-hook": ("BG_DRAIN_HOOK", ""),
+    "drain-policy": ("BG_DRAIN_POLICY", "cut"),
+    "rollback-on-failure": ("BG_ROLLBACK_ON_FAILURE", "true"),
+    "dry-run": ("BG_DRY_RUN", "false"),
+    "lock-timeout": ("BG_LOCK_TIMEOUT", "120s"),
+}
+SECRETS = ("ssh-key", "known-hosts")
+# Inputs for which an empty value means something (skip), not "use the default".
+EMPTY_IS_A_VALUE = ("health-path",)
+OUTPUTS = ("active-slot", "previous-slot", "changed", "duration-ms", "config-diff", "report")
+MAX_TEMPLATE_BYTES = 64 * 1024
+_DOCKER_TARGET = re.compile(r"^docker://[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The validated inputs: where the LB is and what to do there."""
+
+    target: str
+    ssh_key: str | None
+    known_hosts: str | None
+    options: SwapOptions
+
+
+def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each input's raw text; an unset or empty variable gives the default (see ``EMPTY_IS_A_VALUE``)."""
+    raw = {}
+    for name, (variable, default) in INPUTS.items():
+        value = environ.get(variable)
+        raw[name] = value if value is not None and (value or name in EMPTY_IS_A_VALUE) else default
+    return raw
+
+
+def parse_request(raw: Mapping[str, str], workspace: Path) -> Request:
+    """Validate every input; raise ``InputError`` naming the first bad one. Touches nothing remote."""
+    target = raw["target"].strip()
+    if not target:
+        raise InputError(
+            "target", "no load balancer given", "set target to ssh://user@host, docker://<container> or local"
+        )
+    if target.startswith("docker://") and not _DOCKER_TARGET.match(target):
+        raise InputError(
+            "target", f"'{target}' is not a container name", "write docker://<name as 'docker ps' shows it>"
+        )
+    if not (target.startswith(("docker://", "ssh://")) or target == "local"):
+        raise InputError(
+            "target", f"'{target}' is not a target", "use ssh://user@host[:port], docker://<container> or local"
+        )
+    slots = Slots(
+        blue=parse_addresses("blue", raw["blue"]) if raw["blue"].strip() else (),
+        green=parse_addresses("green", raw["green"]) if raw["green"].strip() else (),
+    )
+    verify_url = parse_url("verify-url", raw["verify-url"]) if raw["verify-url"].strip() else None
+    verify_expect = raw["verify-expect"].strip() or None
+    if verify_expect and not verify_url:
+        raise InputError(
+            "verify-expect", "is set but verify-url is not", "set verify-url to the URL to check through the LB"
+        )
+    health = raw["health-path"].strip()
+    options = SwapOptions(
+        config_path=parse_config_path("config-path", raw["config-path"]),
+        upstream=parse_name("upstream", raw["upstream"]),
+        slots=slots,
+        to=parse_slot("to", raw["to"], allow_auto=True),
+        steps=parse_steps("steps", raw["steps"]),
+        step_pause=parse_seconds("step-pause", raw["step-pause"]),
+        health_path=parse_http_path("health-path", health) if health else None,
+        verify_url=verify_url,
+        verify_expect=verify_expect,
+        drain_timeout=parse_seconds("drain-timeout", raw["drain-timeout"]),
+        drain_hook=parse_drain_hook("drain-hook", raw["drain-hook"]),
+        drain_policy=check_drain_policy("drain-policy", raw["drain-policy"]),
+        rollback_on_failure=parse_bool("rollback-on-failure", raw["rollback-on-failure"]),
+        dry_run=parse_bool("dry-run", raw["dry-run"]),
+        template=read_template(raw["template"], workspace),
+        lock_timeout=parse_seconds("lock-timeout", raw["lock-timeout"]),
+    )
+    if options.template is not None:
+        # A template that does not render is refused here, not halfway through the swap.
+        slot = "blue" if options.to == "auto" else options.to
+        render(
+            upstream=options.upstream,
+            slots=slots,
+            weights=weights_for_step(slot, 100),
+            generation=new_generation(),
+            previous=None,
+            template=options.template,
+        )
+    return Request(target, raw["ssh-key"] or None, raw["known-hosts"] or None, options)
+
+
+def read_template(path_text: str, workspace: Path) -> str | None:
+    """The template's text, from a path inside the workspace (the repository checkout)."""
+    if not path_text.strip():
+        return None
+    root = workspace.resolve()
+    path = (root / path_text.strip()).resolve()
+    if not path.is_relative_to(root):
+        raise InputError(
+            "template", f"'{path_text}' is outside the workspace", "give a path relative to the repository root"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            "template",
+            f"cannot read {path_text}: {exc.strerror}",
+            "check the path (relative to the repository root) and that the repository is checked out (actions/checkout)",
+        ) from None
+    if len(data) > MAX_TEMPLATE_BYTES:
+        raise InputError(
+            "template", f"{path_text} is larger than {MAX_TEMPLATE_BYTES} bytes", "render only the upstream block"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("template", f"{path_text} is not UTF-8 text", "save the template as UTF-8") from None
+
+
+def report_location(environ: Mapping[str, str]) -> tuple[Path, str]:
+    """Where the JSON report goes: the file, and how later steps name it (relative to the workspace)."""
+    workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
+    step = _SAFE_NAME.sub("-", environ.get("GITHUB_ACTION", "")).strip("-.")
+    name = f"bluegreen-swap-report{'-' + step if step else ''}.json"
+    return workspace / name, name
+
+
+def outputs_for(report: SwapReport, report_name: str) -> dict[str, str]:
+    return {
+        "active-slot": report.active_slot or "",
+        "previous-slot": report.previous_slot or "",
+        "changed": "true" if report.changed else "false",
+        "duration-ms": str(round(report.duration_ms)),
+        "config-diff": report.config_diff,
+        "report": report_name,
+    }
+
+
+def failure_report(exc: SwapError, partial: SwapReport | None, seconds: float) -> SwapReport:
+    """What is known after a failure: the engine's partial report, or just the error."""
+    report = partial or SwapReport()
+    report.error = exc
+    report.duration_ms = report.duration_ms or seconds * 1000
+    # Whatever was applied and not put back is a change.
+    applied = any(step.name.startswith("apply") and step.ok for step in report.steps)
+    report.changed = applied and not report.rolled_back
+    return report
+
+
+def run(environ: Mapping[str, str], commands: Commands) -> int:
+    raw = read_inputs(environ)
+    for name in SECRETS:
+        commands.mask(raw[name])
+    report_file, report_name = report_location(environ)
+    workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
+    observer = GitHubObserver(commands)
+    engine: Engine | None = None
+    target = raw["target"].strip() or "(none)"
+    start = time.perf_counter()
+    try:
+        request = parse_request(raw, workspace)
+        with open_transport(request.target, ssh_key=request.ssh_key, known_hosts=request.known_hosts) as transport:
+            engine = Engine(LoadBalancer(transport), observer)
+            options = request.options
+            report = engine.plan(options) if options.dry_run else engine.swap(options)
+        code = 0
+    except SwapError as exc:
+        partial = engine.last_report if engine is not None else None
+        report = failure_report(exc, partial, time.perf_counter() - start)
+        code = 1
+    finish(commands, report, target, report_file, report_name)
+    return code
+
+
+def finish(commands: Commands, report: SwapReport, target: str, report_file: Path, report_name: str) -> None:
+    """Outputs, summary and report, in that order; then the error annotation, last in the log."""
+    document = {"outcome": outcome(report), "target": target, **report.to_dict()}
+    written = ""
+    try:
+        report_file.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+        written = report_name
+    except OSError as exc:
+        commands.warning(f"cannot write the report {report_file}: {exc.strerror}", title="report not written")
+    commands.set_outputs(outputs_for(report, written))
+    commands.append_summary(summary_markdown(report, target=target, report_path=written))
+    if report.error is not None:
+        error = report.error
+        if report.rolled_back:
+            state = f"Rolled back: the previous config is live again ({report.active_slot or 'unknown'} is live)."
+        elif report.changed:
+            state = f"Not rolled back: the new config stays live ({report.active_slot or 'unknown'} is live)."
+        else:
+            state = "Nothing was changed on the load balancer."
+        message = f"{error.cause}\n{state}" + (f"\nFix: {error.fix}" if error.fix else "")
+        commands.error(message, title=f"bluegreen-swap: {error.title}")
+    else:
+        commands.write(f"bluegreen-swap: {outcome(report)}; live: {report.active_slot}; {report.duration_ms:.0f} ms")
+
+
+def outcome(report: SwapReport) -> str:
+    if report.error is not None:
+        return "rolled back" if report.rolled_back else "failed"
+    if report.dry_run:
+        return "dry run"
+    return "swapped" if report.changed else "unchanged"
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # As PID 1 in the action container, SIGTERM (a cancelled job) would otherwise be ignored;
+    # raising lets the engine's finally blocks release the lock.
+    raise SystemExit(128 + signum)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    commands = Commands()
+    try:
+        return run(os.environ, commands)
+    except Exception as exc:
+        traceback.print_exc()
+        commands.error(f"unexpected {type(exc).__name__}: {exc}", title="bluegreen-swap: internal error")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

