@@ -142,7 +142,13 @@ class Engine:
                 self.observer.info(f"{target} is already live with these servers: nothing to change")
                 report.changed = False
                 return report
-            self._health_gate(timeline, options, slots, target)
+            try:
+                self._health_gate(timeline, options, slots, target)
+            except HealthCheckError as exc:
+                if not options.dry_run:
+                    raise
+                # A plan is often made before the new version is deployed: say so, change nothing.
+                self.observer.warning(f"{exc.cause} (a real swap would stop here)")
             self._switch(timeline, options, probe, state, slots, target, report)
             return report
         except SwapError as exc:
