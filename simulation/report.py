@@ -69,6 +69,10 @@ def build(result: RunResult, checks: list[Check]) -> dict[str, Any]:
             "completed": len([r for r in long if not r.failed]),
             "by_slot": dict(Counter(str(r.slot) for r in long)),
             "durations_s": [round(r.end - r.start, 2) for r in long],
+            "records": [
+                {"start": r.start, "end": r.end, "slot": r.slot, "complete": not r.failed, "bytes": r.nbytes}
+                for r in long
+            ],
         },
         "websockets": {
             **websockets_summary(result.websockets),
