@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--path", default="/", help="path of the steady load (default /)")
     app.add_argument(
         "--long-path",
-        default="/slow?seconds=5",
-        help="a slow endpoint whose requests span the swap (default /slow?seconds=5)",
+        default=None,
+        help="a slow endpoint whose requests span the swap, e.g. /delay/5 "
+        "(default: the demo app's /slow?seconds=N, N long enough to span every canary step)",
     )
     app.add_argument("--ws-path", default="/ws", help="WebSocket path, or 'none' (default /ws)")
     app.add_argument(

@@ -183,6 +183,19 @@ class Environment:
             )
         return text
 
+    def redeploy(self, slot: str) -> None:
+        """Restart a slot's container (a fresh deploy of the idle slot) and wait until it is healthy."""
+        spec = self.blue_spec if slot == "blue" else self.green_spec
+        container = self.containers[slot]
+        container.get_wrapped_container().restart(timeout=5)
+        self.addresses = {addr: s for addr, s in self.addresses.items() if s != slot}
+        self.addresses[f"{self._ip(container)}:{spec.port}"] = slot
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.lb_exec("curl", "-fsS", "-o", "/dev/null", f"http://{slot}:{spec.port}{spec.health_path}")[0] != 0:
+            if time.monotonic() > deadline:
+                raise StartupError(f"{slot} did not become healthy within {START_TIMEOUT:.0f}s after a restart")
+            time.sleep(0.1)
+
     def lb_exec(self, *argv: str) -> tuple[int, str]:
         result = self.lb.get_wrapped_container().exec_run(list(argv))
         return int(result.exit_code), result.output.decode(errors="replace")

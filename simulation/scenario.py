@@ -12,6 +12,7 @@ Timeline of the default scenario (seconds from the start of traffic)::
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -41,7 +42,7 @@ class Scenario:
     keepalive_clients: int = 16
     fresh_clients: int = 4
     long_requests: int = 5
-    long_path: str = "/slow?seconds=5"
+    long_path: str | None = None  # None: the demo app's /slow, long enough to span every step
     websockets: int = 5
     ws_path: str | None = "/ws"
     ws_echo: bool = True
@@ -84,9 +85,22 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
+def long_path_of(scenario: Scenario) -> str:
+    """The long request's path: the given one, or the demo app's /slow outlasting every canary step."""
+    if scenario.long_path:
+        return scenario.long_path
+    seconds = 5 + math.ceil((len(scenario.steps) - 1) * (scenario.step_pause + 0.5))
+    return f"/slow?seconds={seconds}"
+
+
 def engine_swap(env: Environment, options: SwapOptions, observer: Observer | None = None) -> SwapReport:
     with DockerTransport(env.lb_container_name) as transport:
-        return Engine(LoadBalancer(transport), observer).swap(options)
+        engine = Engine(LoadBalancer(transport), observer)
+        try:
+            return engine.swap(options)
+        except SwapError as exc:
+            exc.report = engine.last_report
+            raise
 
 
 def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptions:
@@ -132,7 +146,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         rate=scenario.rate,
         keepalive_clients=scenario.keepalive_clients,
         fresh_clients=scenario.fresh_clients,
-        long_path=scenario.long_path,
+        long_path=long_path_of(scenario),
         ws_path=scenario.ws_path,
         ws_echo=scenario.ws_echo,
     )
@@ -147,7 +161,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     )
     await asyncio.sleep(max(0.0, scenario.warmup - scenario.long_lead))
     traffic.start_long(scenario.long_requests)
-    progress(f"{scenario.long_requests} long requests ({scenario.long_path}) started")
+    progress(f"{scenario.long_requests} long requests ({long_path_of(scenario)}) started")
     await asyncio.sleep(scenario.long_lead)
 
     swapper = scenario.swapper or (lambda e, o: engine_swap(e, o, _ProgressObserver(progress)))
@@ -163,13 +177,16 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
             swaps.append(SwapRun(target, report, None, begun, time.time()))
             live = target
         except SwapError as exc:
-            swaps.append(
-                SwapRun(target, exc.__dict__.get("report"), f"{type(exc).__name__}: {exc}", begun, time.time())
-            )
+            partial = exc.report if isinstance(exc.report, SwapReport) else None
+            swaps.append(SwapRun(target, partial, f"{type(exc).__name__}: {exc}", begun, time.time()))
             progress(f"swap failed: {exc}")
             break
         if index + 1 < scenario.swaps:
-            # Reopen WebSockets so that each swap drains some, as real clients reconnecting would.
+            if options.drain_hook:
+                # The drained slot refuses work until it is deployed again: redeploy it, as a real
+                # release does with the idle slot before the next swap.
+                progress(f"redeploying {other(target)} (restart) before the next swap")
+                await loop.run_in_executor(None, env.redeploy, other(target))
             await asyncio.sleep(scenario.between_swaps)
     await asyncio.sleep(scenario.cooldown)
     ended = time.time()

@@ -30,6 +30,7 @@ class SwapError(Exception):
         self.cause = cause
         self.fix = fix
         self.detail = detail
+        self.report: object | None = None  # the run's report, attached by whoever ran it
 
     def __str__(self) -> str:
         text = self.cause

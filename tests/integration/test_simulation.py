@@ -35,3 +35,22 @@ def test_swap_under_load_loses_no_request_and_drains_cleanly(
     # The report on disk says the same.
     on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
     assert on_disk["passed"] is True and on_disk["requests"]["total"] == requests["total"]
+
+
+def test_canary_steps_keep_long_requests_on_the_old_slot_until_the_end(
+    swap_simulation: Callable[..., SimulationOutcome],
+) -> None:
+    outcome = swap_simulation(steps=(10, 50, 100), step_pause=1.0, rate=300, websockets=3, long_requests=3)
+    assert_swap_correct(outcome)
+    reloads = outcome.data["swaps"][0]["report"]["reloads"]
+    assert [r["step"] for r in reloads] == ["10% to green", "50% to green", "100% to green"]
+    # Between the first and the last step both slots served new requests.
+    before = outcome.data["requests"]["by_slot_before_switch"]
+    assert before.get("blue", 0) > 0 and before.get("green", 0) > 0
+
+
+def test_consecutive_swaps_alternate_slots_and_each_drains(swap_simulation: Callable[..., SimulationOutcome]) -> None:
+    outcome = swap_simulation(swaps=3, rate=300, websockets=3, long_requests=3)
+    assert_swap_correct(outcome)
+    assert [s["target"] for s in outcome.data["swaps"]] == ["green", "blue", "green"]
+    assert all(s["report"]["drain"]["outcome"] == "complete" for s in outcome.data["swaps"])
