@@ -11,6 +11,7 @@ The file the engine writes has three parts:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -86,6 +87,12 @@ def server_lines(slots: Slots, weights: dict[str, int]) -> list[ServerLine]:
     return lines
 
 
+@functools.lru_cache(maxsize=16)
+def _compile(source: str) -> jinja2.Template:
+    return _environment().from_string(source)
+
+
+@functools.cache
 def _environment() -> jinja2.Environment:
     return jinja2.sandbox.SandboxedEnvironment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
@@ -127,7 +134,7 @@ def render(
     }
     source = template if template is not None else default_template()
     try:
-        body = _environment().from_string(source).render(**context)
+        body = _compile(source).render(**context)
     except jinja2.UndefinedError as exc:
         raise InputError(
             template_name,

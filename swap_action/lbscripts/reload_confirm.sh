@@ -3,7 +3,8 @@
 #   - every worker that was accepting before is gone or 'shutting down' (it stopped accepting),
 #   - new workers exist,
 #   - no [emerg] was logged after the reload,
-#   - the generation marker answers the new generation on 3 fresh connections in a row.
+#   - the generation marker answers the new generation (asked on 3 fresh connections: while old
+#     workers still accept, some may reach them).
 # Prints key=value lines. Exit 0 confirmed, 2 reload command failed, 3 [emerg] logged, 4 timeout.
 # usage: reload_confirm.sh GENERATION MARKER_SOCKET|- TIMEOUT_MS ERROR_LOG|-
 # (MARKER_SOCKET '-' skips the marker: for restoring a file the engine did not write)
@@ -16,11 +17,12 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 workers() { ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $4 == "process" && NF == 4 { print $1 }'; }
 marker_ok() {
     [ "$sock" = "-" ] && return 0
-    for _ in 1 2 3; do
-        answer=$(curl -s --max-time 1 --unix-socket "$sock" http://bluegreen-swap/generation) || return 1
-        [ "$answer" = "$gen" ] || return 1
-    done
-    return 0
+    # Three fresh connections ('Connection: close') from one curl: a new worker answering the new
+    # generation on any of them proves the new config is loaded; the old workers may still
+    # answer the others until they stop accepting, which the worker check proves separately.
+    curl -s --max-time 1 -H 'Connection: close' --unix-socket "$sock" \
+        http://bluegreen-swap/generation http://bluegreen-swap/generation http://bluegreen-swap/generation \
+        | grep -qx "$gen"
 }
 old=" $(workers | tr '\n' ' ') "
 echo "old_workers=$old"
@@ -39,29 +41,38 @@ fi
 new_ms=""
 old_ms=""
 marker_ms=""
+new=0
 while :; do
     t=$(( $(now_ms) - t0 ))
-    if [ "$errlog" != "-" ] && [ -f "$errlog" ]; then
-        emerg=$(tail -c +$((offset + 1)) "$errlog" | grep -m1 '\[emerg\]')
-        if [ -n "$emerg" ]; then
-            echo "emerg=$emerg"
-            exit 3
+    if [ -z "$new_ms" ]; then
+        # Until new workers exist the reload may still be refused: watch the log for [emerg].
+        if [ "$errlog" != "-" ] && [ -f "$errlog" ]; then
+            emerg=$(tail -c +$((offset + 1)) "$errlog" | grep -m1 '\[emerg\]')
+            if [ -n "$emerg" ]; then
+                echo "emerg=$emerg"
+                exit 3
+            fi
         fi
+        new=0
+        for pid in $(workers); do
+            case "$old" in
+                *" $pid "*) ;;
+                *) new=$((new + 1)) ;;
+            esac
+        done
+        [ "$new" -gt 0 ] && new_ms=$t
     fi
-    new=0
+    # An old worker still accepts while its title is exactly 'nginx: worker process'; it reads
+    # 'is shutting down' once it closed its listening sockets. (Builtin read: no fork per poll.)
     left=0
-    for pid in $(workers); do
-        case "$old" in
-            *" $pid "*) left=$((left + 1)) ;;
-            *) new=$((new + 1)) ;;
-        esac
+    for pid in $old; do
+        title=""
+        [ -r "/proc/$pid/cmdline" ] && read -r title < "/proc/$pid/cmdline" 2>/dev/null
+        [ "$title" = "nginx: worker process" ] && left=$((left + 1))
     done
-    [ "$new" -gt 0 ] && [ -z "$new_ms" ] && new_ms=$t
     [ "$left" -eq 0 ] && [ -z "$old_ms" ] && old_ms=$t
-    # The marker is asked only once no old worker accepts: before that a fresh connection may
-    # still reach an old worker, which answers the old generation.
-    if [ -z "$marker_ms" ] && [ "$new" -gt 0 ] && [ "$left" -eq 0 ] && marker_ok; then marker_ms=$t; fi
-    if [ -n "$marker_ms" ]; then
+    if [ -z "$marker_ms" ] && [ "$new" -gt 0 ] && marker_ok; then marker_ms=$t; fi
+    if [ -n "$marker_ms" ] && [ "$left" -eq 0 ]; then
         # Confirmed as of now, after the checks that proved it (not the loop's start).
         echo "new_workers_ms=$new_ms"
         echo "old_stopped_ms=$old_ms"
@@ -75,5 +86,5 @@ while :; do
         echo "marker_ok=$([ -n "$marker_ms" ] && echo 1 || echo 0)"
         exit 4
     fi
-    sleep 0.01
+    sleep 0.005
 done
