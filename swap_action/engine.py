@@ -122,11 +122,10 @@ class Engine:
         lock_dir = f"{options.config_path}.lock"
         locked = False
         try:
-            with timeline.step("lock"):
-                self._lock(lock_dir, owner, options.lock_timeout)
+            with timeline.step("lock + read live state") as step:
+                probe_text = self._lock(options.config_path, lock_dir, owner, options.lock_timeout)
                 locked = True
-            with timeline.step("read live state") as step:
-                probe = self.lb.probe(options.config_path)
+                probe = self.lb.parse_probe(probe_text)
                 if not probe.has_curl:
                     raise TransportError(
                         f"curl is not installed on {self.lb.transport.description}",
@@ -159,13 +158,14 @@ class Engine:
                 self.lb.script("lock.sh", "release", lock_dir, owner)
             report.duration_ms = timeline.elapsed_ms()
 
-    def _lock(self, lock_dir: str, owner: str, timeout: float) -> None:
+    def _lock(self, config_path: str, lock_dir: str, owner: str, timeout: float) -> str:
+        """Wait for the lock (two runs never interleave); with it, the live state."""
         deadline = time.monotonic() + timeout
         announced = False
         while True:
-            result = self.lb.script("lock.sh", "acquire", lock_dir, owner, str(LOCK_STALE_SECONDS))
-            if result.ok:
-                return
+            result, probe_text = self.lb.begin(config_path, lock_dir, owner, LOCK_STALE_SECONDS)
+            if probe_text is not None:
+                return probe_text
             if result.exit_code != 1:
                 raise StateError(
                     f"cannot create the lock {lock_dir}: {result.output}", "check the config directory is writable"

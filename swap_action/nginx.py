@@ -98,16 +98,38 @@ class LoadBalancer:
     # -- reading --------------------------------------------------------------------------
     def probe(self, managed_file: str) -> Probe:
         result = self.script("probe.sh", managed_file, timeout=30)
+        return self.parse_probe(result.stdout, result.ok)
+
+    def begin(
+        self, managed_file: str, lock_dir: str, owner: str, stale_seconds: int
+    ) -> tuple[CommandResult, str | None]:
+        """Take the lock and read the state in one round trip.
+
+        Returns the lock's answer and, when the lock was taken, the probe's output for
+        ``parse_probe`` (parsed by the caller once it knows it holds the lock).
+        """
+        result = self.transport.run(
+            ["sh", "-c", _script("begin.sh"), "begin.sh", _script("lock.sh"), _script("probe.sh"),
+             lock_dir, owner, str(stale_seconds), managed_file],
+            timeout=30,
+        )  # fmt: skip
+        lock_answer, marker, rest = result.stdout.partition("--- probe\n")
+        if not marker:
+            return result, None
+        return CommandResult(result.argv, 0, lock_answer, result.stderr), rest
+
+    def parse_probe(self, stdout: str, ok: bool = True) -> Probe:
+        head, marker, file_text = stdout.partition("--- file\n")
         sections: dict[str, list[str]] = {}
         current = ""
-        for line in result.stdout.splitlines():
-            if line.startswith("--- ") and line[4:] in ("nginx", "curl", "master", "error_log", "file"):
+        for line in head.splitlines():
+            if line.startswith("--- ") and line[4:] in ("nginx", "curl", "master", "error_log"):
                 current = line[4:]
                 sections[current] = []
             elif current:
                 sections[current].append(line)
         version = " ".join(sections.get("nginx", ["missing"])).strip()
-        if (not result.ok and not sections) or version == "missing":
+        if (not ok and not sections) or version == "missing":
             raise TransportError(
                 f"nginx is not installed or not on PATH on {self.transport.description}",
                 "point 'target' at the host or container that runs Nginx",
@@ -115,8 +137,8 @@ class LoadBalancer:
         master = sections.get("master", [])
         logs = [line.strip() for line in sections.get("error_log", []) if line.strip()]
         error_log = next((path for path in logs if path.startswith("/")), "-")
-        file_lines = sections.get("file", [])
-        managed = None if file_lines == ["__missing__"] else "\n".join(file_lines) + "\n"
+        # The file's exact text (cat's output), so a rollback can put back the very same bytes.
+        managed = None if not marker or file_text == "__missing__\n" else file_text
         return Probe(
             nginx_version=version,
             has_curl=sections.get("curl") == ["present"],

@@ -163,6 +163,7 @@ class FakeTransport(Transport):
             name, args = argv[3], list(argv[4:])
             self.calls.append(name)
             handler = {
+                "begin.sh": self._begin,
                 "probe.sh": self._probe,
                 "lock.sh": self._lock,
                 "http.sh": self._http,
@@ -202,6 +203,16 @@ class FakeTransport(Transport):
             f"--- error_log\n{ERROR_LOG}\n/var/log/nginx/error.log\n--- file\n{body}\n"
         )
         return 0, text
+
+    def _begin(self, args: list[str]) -> tuple[int, str]:
+        """lock.sh acquire, then (with the lock) probe.sh: the engine's first round trip."""
+        lock_dir, owner, stale, managed = args[2:6]
+        self.calls.append("lock.sh")
+        code, out = self._lock(["acquire", lock_dir, owner, stale])
+        if code != 0:
+            return code, out
+        self.calls.append("probe.sh")
+        return 0, out + "--- probe\n" + self._probe([managed])[1]
 
     def _lock(self, args: list[str]) -> tuple[int, str]:
         action, lock, owner = args[0], args[1], args[2]
