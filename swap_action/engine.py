@@ -28,7 +28,7 @@ from .errors import (
     VerificationError,
 )
 from .inputs import Slots, SwapOptions, other
-from .nginx import LoadBalancer, Probe, ReloadResult
+from .nginx import LoadBalancer, Probe, ReloadResult, candidate_error
 from .timeline import Observer, PlainObserver, Step, Timeline
 from .upstream import State, marker_socket, new_generation, parse_state, render, weights_for_step
 
@@ -141,13 +141,6 @@ class Engine:
                 self.observer.info(f"{target} is already live with these servers: nothing to change")
                 report.changed = False
                 return report
-            try:
-                self._health_gate(timeline, options, slots, target)
-            except HealthCheckError as exc:
-                if not options.dry_run:
-                    raise
-                # A plan is often made before the new version is deployed: say so, change nothing.
-                self.observer.warning(f"{exc.cause} (a real swap would stop here)")
             self._switch(timeline, options, probe, state, slots, target, report)
             return report
         except SwapError as exc:
@@ -212,22 +205,46 @@ class Engine:
             raise InputError(target, f"the target slot {target} has no servers", f"pass {target}: host:port,...")
         return slots, target
 
-    def _health_gate(self, timeline: Timeline, options: SwapOptions, slots: Slots, target: str) -> None:
-        if not options.health_path:
-            return
-        with timeline.step(f"health gate ({target})") as step:
-            urls = [f"http://{server}{options.health_path}" for server in slots.servers(target)]
-            answers = self.lb.http("GET", urls, HEALTH_TIMEOUT_SECONDS)
+    def _prepare(
+        self,
+        timeline: Timeline,
+        options: SwapOptions,
+        slots: Slots,
+        target: str,
+        text: str,
+        generation: str,
+        *,
+        label: str,
+        gate: bool,
+    ) -> None:
+        """Stage and ``nginx -t`` the candidate; on the first step, gate on the target's health at the
+        same time (before any traffic moves). Either failure leaves everything live as it was."""
+        urls = [f"http://{server}{options.health_path}" for server in slots.servers(target)]
+        urls = urls if gate and options.health_path else []
+        name = f"health gate + nginx -t candidate ({label})" if urls else f"nginx -t candidate ({label})"
+        with timeline.step(name) as step:
+            prepared = self.lb.prepare(options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
+            answers = prepared.health
+            if urls:
+                step.data["answers"] = [
+                    {"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers
+                ]
+                step.detail = ", ".join(f"{a.url} {a.status or 'no answer'}" for a in answers)
             bad = [a for a in answers if not 200 <= a.status < 300]
-            step.data["answers"] = [
-                {"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers
-            ]
-            step.detail = ", ".join(f"{a.url} {a.status or 'no answer'}" for a in answers)
-            if bad or len(answers) != len(urls):
-                raise HealthCheckError(
+            if urls and (bad or len(answers) != len(urls)):
+                unhealthy = HealthCheckError(
                     f"{target} is not healthy: " + ", ".join(f"{a.url} answered {a.status or 'nothing'}" for a in bad),
                     f"fix or redeploy {target} before swapping; no traffic was moved",
                 )
+                if not options.dry_run:
+                    self.lb.discard(options.config_path, generation)
+                    raise unhealthy
+                # A plan is often made before the new version is deployed: say so, change nothing.
+                self.observer.warning(f"{unhealthy.cause} (a real swap would stop here)")
+            if not prepared.test_ok or options.dry_run:
+                self.lb.discard(options.config_path, generation)
+            if not prepared.test_ok:
+                raise candidate_error(prepared.test_output)
 
     def _switch(
         self,
@@ -260,8 +277,7 @@ class Engine:
                     )
                     diff = _diff(current, text, options.config_path)
                     diffs.append(diff)
-                with timeline.step(f"nginx -t candidate ({label})"):
-                    self.lb.test_isolated(options.config_path, text, generation, keep=not options.dry_run)
+                self._prepare(timeline, options, slots, target, text, generation, label=label, gate=index == 0)
                 if options.dry_run:
                     report.config_diff = diff
                     report.changed = False

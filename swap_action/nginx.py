@@ -83,6 +83,15 @@ class HttpAnswer:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The candidate staged and tested on its own, and the target's health, from one round trip."""
+
+    test_ok: bool
+    test_output: str
+    health: list[HttpAnswer]
+
+
+@dataclass(frozen=True)
 class Connections:
     to_servers: int
     draining_workers: tuple[int, ...]
@@ -166,11 +175,7 @@ class LoadBalancer:
         if not result.ok:
             if keep:
                 self.transport.run(["rm", "-f", candidate])
-            raise ConfigTestError(
-                "nginx -t refused the new upstream config: " + _emerg_line(result.output),
-                hint_for(result.output),
-                detail=result.output,
-            )
+            raise candidate_error(result.output)
         return result.output
 
     def apply(self, live: str, text: str, generation: str, *, staged: bool = False) -> str:
@@ -269,15 +274,31 @@ class LoadBalancer:
 
     def http(self, method: str, urls: list[str], max_seconds: float) -> list[HttpAnswer]:
         result = self.script("http.sh", method, f"{max_seconds:g}", *urls, timeout=max_seconds * len(urls) + 30)
-        answers: list[HttpAnswer] = []
-        chunks = result.stdout.split("__bluegreen_status__ ")
-        body = chunks[0]
-        for url, chunk in zip(urls, chunks[1:], strict=False):
-            status_line, _, rest = chunk.partition("\n")
-            code, _, seconds = status_line.partition(" ")
-            answers.append(HttpAnswer(url, int(code) if code.isdigit() else 0, float(seconds or 0), body.rstrip("\n")))
-            body = rest
-        return answers
+        return _parse_http(result.stdout, urls)
+
+    def prepare(self, live: str, text: str, generation: str, health_urls: list[str], max_seconds: float) -> Prepared:
+        """Stage the candidate, ``nginx -t`` it on its own and health-check ``health_urls`` at the
+        same time, in one round trip. Nothing live changes; ``discard`` removes the candidate."""
+        candidate = self._candidate_path(live, generation)
+        result = self.transport.run(
+            ["sh", "-c", _script("prepare.sh"), "prepare.sh", _script("test_isolated.sh"), _script("http.sh"),
+             candidate, f"{max_seconds:g}", *health_urls],
+            timeout=max_seconds * max(len(health_urls), 1) + 60,
+            stdin=text.encode(),
+        )  # fmt: skip
+        head, _, health = result.stdout.partition("--- health\n")
+        status_line, _, test_output = head.partition("\n")
+        code = status_line.removeprefix("--- test ").strip()
+        if not result.ok or not code.isdigit():
+            self.discard(live, generation)
+            raise StateError(
+                f"cannot stage the candidate next to {live}: {result.output}",
+                "check the directory exists and the transport's user may write it",
+            )
+        return Prepared(int(code) == 0, test_output, _parse_http(health, health_urls))
+
+    def discard(self, live: str, generation: str) -> None:
+        self.transport.run(["rm", "-f", self._candidate_path(live, generation)])
 
     def marker_generation(self, socket: str, max_seconds: float = 2.0) -> str | None:
         """What the generation marker on ``socket`` answers now (the config Nginx serves); None if silent."""
@@ -296,6 +317,25 @@ class LoadBalancer:
         )
         answer = result.stdout.strip()
         return answer if result.ok and answer else None
+
+
+def _parse_http(stdout: str, urls: list[str]) -> list[HttpAnswer]:
+    answers: list[HttpAnswer] = []
+    chunks = stdout.split("__bluegreen_status__ ")
+    body = chunks[0]
+    for url, chunk in zip(urls, chunks[1:], strict=False):
+        status_line, _, rest = chunk.partition("\n")
+        code, _, seconds = status_line.partition(" ")
+        answers.append(HttpAnswer(url, int(code) if code.isdigit() else 0, float(seconds or 0), body.rstrip("\n")))
+        body = rest
+    return answers
+
+
+def candidate_error(output: str) -> ConfigTestError:
+    """``nginx -t`` refused the candidate on its own: the live file was never touched."""
+    return ConfigTestError(
+        "nginx -t refused the new upstream config: " + _emerg_line(output), hint_for(output), detail=output
+    )
 
 
 def _emerg_line(output: str) -> str:

@@ -12,7 +12,6 @@ if [ -e "$live" ]; then
     cp -p "$live" "$before" || exit 20
     had_live=1
 fi
-chmod 644 "$cand" 2>/dev/null
 mv -f "$cand" "$live" || exit 21
 if out=$(nginx -t 2>&1); then
     [ "$had_live" = 1 ] && mv -f "$before" "$live.previous"

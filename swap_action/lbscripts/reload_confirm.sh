@@ -24,9 +24,15 @@ marker_ok() {
         http://bluegreen-swap/generation http://bluegreen-swap/generation http://bluegreen-swap/generation \
         | grep -qx "$gen"
 }
-processes=$(ps -eo pid=,args=)
-old=" $(printf '%s\n' "$processes" | awk '$2 == "nginx:" && $3 == "worker" && $4 == "process" && NF == 4 { print $1 }' | tr '\n' ' ') "
-masters=$(printf '%s\n' "$processes" | awk '$2 == "nginx:" && $3 == "master" { print $1 }')
+# One ps: the accepting workers (on one line) and the master(s).
+snapshot=$(ps -eo pid=,args= | awk '
+    $2 == "nginx:" && $3 == "worker" && $4 == "process" && NF == 4 { workers = workers " " $1 }
+    $2 == "nginx:" && $3 == "master" { masters = masters " " $1; count++ }
+    END { print "W" workers " "; print "M " count + 0 masters }')
+old=$(printf '%s\n' "$snapshot" | sed -n 's/^W//p')
+set -- $(printf '%s\n' "$snapshot" | sed -n 's/^M //p')
+master_count=${1:-0}
+master=${2:-}
 echo "old_workers=$old"
 offset=0
 if [ "$errlog" != "-" ] && [ -f "$errlog" ]; then offset=$(wc -c < "$errlog"); fi
@@ -34,8 +40,8 @@ t0=$(now_ms)
 # SIGHUP to the master is what `nginx -s reload` sends, without first parsing the whole config
 # to find the pid file (the config was tested already; a refusal shows as [emerg] below), and it
 # still works when a pid file was lost. Several masters on one host: let nginx pick its own.
-if [ -n "$masters" ] && [ "$(printf '%s\n' "$masters" | wc -l)" -eq 1 ]; then
-    out=$(kill -HUP "$masters" 2>&1)
+if [ "$master_count" -eq 1 ]; then
+    out=$(kill -HUP "$master" 2>&1)
 else
     out=$(nginx -s reload 2>&1)
 fi

@@ -36,8 +36,8 @@ class Transport(abc.ABC):
     description = "transport"
 
     @abc.abstractmethod
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
-        """Run ``argv`` (no shell) and return its result; a non-zero exit is not an error here."""
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        """Run ``argv`` (no shell), feeding it ``stdin``; a non-zero exit is not an error here."""
 
     @abc.abstractmethod
     def write_file(self, path: str, data: bytes) -> None:

@@ -163,8 +163,8 @@ class DockerTransport(Transport):
             )
         return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
 
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
-        return self._run(argv, timeout)
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        return self._run(argv, timeout, stdin)
 
     def write_file(self, path: str, data: bytes) -> None:
         result = self._run(["sh", "-c", 'cat > "$1"', "write", path], 60.0, stdin_data=data)

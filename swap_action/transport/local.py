@@ -13,9 +13,9 @@ from . import CommandResult, Transport, describe
 class LocalTransport(Transport):
     description = "local"
 
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         try:
-            done = subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False)
+            done = subprocess.run(list(argv), input=stdin or b"", capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CommandTimeout(
                 f"'{describe(argv)}' did not finish within {timeout:.0f}s on this machine",

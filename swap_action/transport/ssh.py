@@ -97,10 +97,13 @@ class SshTransport(Transport):
         port = int(match.group("port") or 22)
         return cls(match.group("host"), port, match.group("user"), _load_key(key), known_hosts)
 
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         command = shlex.join(argv)
         try:
-            _stdin, stdout, stderr = self._client.exec_command(command, timeout=timeout)
+            channel_in, stdout, stderr = self._client.exec_command(command, timeout=timeout)
+            if stdin:
+                channel_in.write(stdin)
+            channel_in.channel.shutdown_write()
             out = stdout.read()
             err = stderr.read()
             code = stdout.channel.recv_exit_status()

@@ -138,6 +138,7 @@ class FakeTransport(Transport):
         self.reloads = 0
         self.refuse_reloads = 0  # refuse the next N reloads silently (like a listen port in use)
         self.full_config_error: str | None = None  # nginx -t of the whole config fails (apply.sh)
+        self.stdin: bytes | None = None  # what the last command was fed
         self.calls: list[str] = []  # script names and commands, in order
         self.writes: list[str] = []  # paths written with write_file
 
@@ -157,13 +158,15 @@ class FakeTransport(Transport):
         return lock
 
     # -- Transport ------------------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         argv = tuple(argv)
+        self.stdin = stdin
         if argv[:2] == ("sh", "-c"):
             name, args = argv[3], list(argv[4:])
             self.calls.append(name)
             handler = {
                 "begin.sh": self._begin,
+                "prepare.sh": self._prepare,
                 "probe.sh": self._probe,
                 "lock.sh": self._lock,
                 "http.sh": self._http,
@@ -213,6 +216,19 @@ class FakeTransport(Transport):
             return code, out
         self.calls.append("probe.sh")
         return 0, out + "--- probe\n" + self._probe([managed])[1]
+
+    def _prepare(self, args: list[str]) -> tuple[int, str]:
+        """Stage the candidate from stdin, test_isolated.sh on it and http.sh on the health URLs."""
+        candidate, max_seconds, urls = args[2], args[3], args[4:]
+        assert self.stdin is not None, "prepare.sh reads the candidate from stdin"
+        self.write_file(candidate, self.stdin)
+        self.calls.append("test_isolated.sh")
+        code, out = self._test_isolated([candidate])
+        text = f"--- test {code}\n{out}--- health\n"
+        if urls:
+            self.calls.append("http.sh")
+            text += self._http(["GET", max_seconds, *urls])[1]
+        return 0, text
 
     def _lock(self, args: list[str]) -> tuple[int, str]:
         action, lock, owner = args[0], args[1], args[2]

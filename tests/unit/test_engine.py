@@ -114,7 +114,10 @@ def test_unhealthy_target_is_refused_and_nothing_changes(engine: Engine, fake: F
     assert "green:8080/healthz answered 503" in caught.value.cause
     assert "no traffic was moved" in caught.value.fix
     assert fake.live_text() == before
-    assert fake.writes == []
+    # Only a staged candidate was written (next to the live file), and it is gone again.
+    assert all(".candidate-" in path for path in fake.writes)
+    assert not [path for path in fake.files if ".candidate-" in path]
+    assert "apply.sh" not in fake.calls and fake.reloads == 0
     assert fake.served_slot() == "blue"
     assert f"{LB_CONFIG}.lock" not in fake.dirs
 
