@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -74,23 +76,21 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         naive_windows: list[tuple[float, float]] = []
         step_ms: dict[str, list[float]] = {}
 
+        # The swaps run in their own process, as the action does: sharing the load generator's
+        # interpreter would make every round trip wait for its GIL.
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        worker = ctx.Process(target=swap_worker, args=(child, env.lb_container_name, env.slots), daemon=True)
+        worker.start()
+
         def engine_swap(target: str) -> dict[str, float]:
-            t_cold = time.time()
-            with DockerTransport(env.lb_container_name) as transport:
-                lb = LoadBalancer(transport)
-                lb.transport.run(["true"])  # the session is open: "the action has reached the LB"
-                options = SwapOptions(
-                    config_path=MANAGED_FILE, upstream=UPSTREAM, slots=env.slots, to=target, drain_timeout=10.0
-                )
-                t0 = time.time()
-                report = Engine(lb, Quiet()).swap(options)
-            assert report.confirmed_at
-            for step in report.steps:
-                step_ms.setdefault(step.name.split(" (")[0], []).append(step.duration_ms)
-            reload = report.reloads[-1]
-            step_ms.setdefault("  signal -> old workers stopped accepting", []).append(float(reload["old_stopped_ms"]))
-            step_ms.setdefault("  signal -> confirmed", []).append(float(reload["confirmed_ms"]))
-            return {"start": t0, "cold_start": t_cold, "confirmed": report.confirmed_at, "end": time.time()}
+            parent.send(target)
+            answer: dict[str, Any] = parent.recv()
+            if "error" in answer:
+                raise RuntimeError(answer["error"])
+            for name, value in answer.pop("steps").items():
+                step_ms.setdefault(name, []).append(value)
+            return answer
 
         transport = DockerTransport(env.lb_container_name)
 
@@ -129,6 +129,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             )
             await asyncio.sleep(args.pause)
         engine_end = time.time()
+        parent.send(None)
+        worker.join(timeout=10)
         for index in range(args.floors):
             target = other(live)
             t_reload = await loop.run_in_executor(None, raw_reload, target)
@@ -174,6 +176,40 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         "p99_swap": p99([(r.end - r.start) * 1000 for r in in_swap if not r.failed]),
         "step_ms": {name: statistics.median(values) for name, values in step_ms.items()},
     }
+
+
+def swap_worker(conn: Any, lb_container: str, slots: Any) -> None:
+    """Runs engine swaps on request, in its own process; answers their timings."""
+    while True:
+        target = conn.recv()
+        if target is None:
+            return
+        try:
+            t_cold = time.time()
+            with DockerTransport(lb_container) as transport:
+                lb = LoadBalancer(transport)
+                lb.transport.run(["true"])  # the session is open: "the action has reached the LB"
+                options = SwapOptions(
+                    config_path=MANAGED_FILE, upstream=UPSTREAM, slots=slots, to=target, drain_timeout=10.0
+                )
+                t0 = time.time()
+                report = Engine(lb, Quiet()).swap(options)
+            assert report.confirmed_at
+            steps = {step.name.split(" (")[0]: step.duration_ms for step in report.steps}
+            reload = report.reloads[-1]
+            steps["  signal -> old workers stopped accepting"] = float(reload["old_stopped_ms"])
+            steps["  signal -> confirmed"] = float(reload["confirmed_ms"])
+            conn.send(
+                {
+                    "start": t0,
+                    "cold_start": t_cold,
+                    "confirmed": report.confirmed_at,
+                    "end": time.time(),
+                    "steps": steps,
+                }
+            )
+        except Exception as exc:  # reported to the parent, which stops the bench
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
 def gap_ms(requests: list[RequestRecord], start: float, end: float) -> float:
