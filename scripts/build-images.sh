@@ -19,3 +19,4 @@ build "bluegreen/app:$TAG" images/app
 build "bluegreen/action:$TAG" . Dockerfile
 # A third-party app, unmodified (Debian's httpbin): what the simulation tests validate as a team would.
 build "bluegreen/httpbin:$TAG" tests/images/httpbin
+build "bluegreen/websocketd:$TAG" tests/images/websocketd

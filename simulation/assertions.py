@@ -204,6 +204,8 @@ def websockets_drained(result: RunResult) -> Check:
             problems.append(
                 f"{label} ended with {w.close_code} ({'cut: no close frame' if w.close_code == 1006 else w.closed_by}), expected 1001"
             )
+        if scenario.ws_echo and w.echoes_sent and not w.echoes_ok:
+            problems.append(f"{label} sent {w.echoes_sent} echo messages and got none back")
         if deadline and w.closed_at and w.closed_at > deadline + 0.5:
             problems.append(f"{label} closed {w.closed_at - deadline:.1f}s after the drain deadline")
     reconnected = [w for w in result.websockets if w.generation > 1]
@@ -227,6 +229,7 @@ def websockets_drained(result: RunResult) -> Check:
             "reconnected_slots": dict(Counter(str(w.slot) for w in reconnected)),
             "ticks": [w.ticks for w in on_old],
             "pongs": [w.pongs for w in on_old],
+            "echoes": [f"{w.echoes_ok}/{w.echoes_sent}" for w in on_old],
             "held_s": [round((w.closed_at or 0) - w.opened_at, 2) for w in on_old],
             "policy": scenario.drain_policy,
         },

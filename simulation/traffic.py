@@ -29,6 +29,8 @@ from .records import RequestRecord, WebSocketRecord
 SlotOf = Callable[[str], str | None]
 _RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+WS_RECONNECT_DELAY = 0.1
+WS_MAX_RECONNECTS = 20
 LONG_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=5)
 
 
@@ -164,11 +166,12 @@ class Traffic:
         self._sessions.append(session)
         url = self.plan.base_url.replace("http://", "ws://") + str(self.plan.ws_path)
         generation = 1
-        while not self._stop.is_set():
-            closed_by_server = await self._one_websocket(session, url, ws_id, generation)
-            if not closed_by_server:
+        while not self._stop.is_set() and generation <= WS_MAX_RECONNECTS:
+            if not await self._one_websocket(session, url, ws_id, generation):
                 break
-            generation += 1  # a real client reconnects after "going away": it lands on the new slot
+            # A real client reconnects after "going away" (or a cut): it lands on the new slot.
+            generation += 1
+            await asyncio.sleep(WS_RECONNECT_DELAY)
 
     async def _one_websocket(self, session: aiohttp.ClientSession, url: str, ws_id: int, generation: int) -> bool:
         opened = time.time()
@@ -215,7 +218,7 @@ class Traffic:
         else:
             record.close_code, record.closed_by = code, "server"
         _gaps(record)
-        return record.closed_by == "server"
+        return True  # closed by the server or the network, not by us: reconnect
 
     async def _ws_sender(self, ws: aiohttp.ClientWebSocketResponse, record: WebSocketRecord) -> None:
         tick = 0

@@ -45,3 +45,23 @@ def test_a_server_block_without_the_harness_headers_is_refused_with_the_fix(tmp_
     )  # fmt: skip
     assert done.returncode == 2
     assert "{{ bluegreen_headers }}" in done.stderr
+
+
+def test_third_party_websockets_are_checked_by_ping_pong_and_echo_and_cut_by_policy(tmp_path: Path) -> None:
+    """websocketd sends no ticks and has no drain hook: liveness is ping/pong and echoes, and with
+    the cut policy the old slot's WebSockets end at the deadline, then reconnect to green."""
+    command = [
+        sys.executable, "-m", "simulation", "run",
+        "--blue-image", "bluegreen/websocketd:dev", "--green-image", "bluegreen/websocketd:dev",
+        "--app-port", "8000", "--health-path", "/healthz", "--path", "/index.html",
+        "--long-requests", "0", "--ws-path", "/ws", "--websockets", "4", "--rate", "300",
+        "--drain-policy", "cut", "--drain-timeout", "3s", "--report-dir", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    ws = next(a for a in report["assertions"] if a["name"] == "websockets_drained")["evidence"]
+    assert ws["on_old"] == 4 and ws["close_codes"] == {"1006": 4}, ws
+    assert all(int(pongs) > 3 for pongs in ws["pongs"]) and all(int(e.split("/")[0]) > 0 for e in ws["echoes"])
+    assert ws["reconnected_slots"] == {"green": 4}
+    assert report["websockets"]["close_codes"].get("1006") == 4
