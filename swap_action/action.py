@@ -27,19 +27,8 @@ from .engine import Engine, SwapReport
 from .errors import InputError, SwapError
 from .github import Commands, GitHubObserver, summary_markdown
 from .inputs import (
-    Slots,
     SwapOptions,
-    check_drain_policy,
-    parse_addresses,
-    parse_bool,
-    parse_config_path,
-    parse_drain_hook,
-    parse_http_path,
-    parse_name,
-    parse_seconds,
-    parse_slot,
-    parse_steps,
-    parse_url,
+    swap_options_from,
 )
 from .nginx import LoadBalancer
 from .transport import open_transport
@@ -111,41 +100,13 @@ def parse_request(raw: Mapping[str, str], workspace: Path) -> Request:
         raise InputError(
             "target", f"'{target}' is not a target", "use ssh://user@host[:port], docker://<container> or local"
         )
-    slots = Slots(
-        blue=parse_addresses("blue", raw["blue"]) if raw["blue"].strip() else (),
-        green=parse_addresses("green", raw["green"]) if raw["green"].strip() else (),
-    )
-    verify_url = parse_url("verify-url", raw["verify-url"]) if raw["verify-url"].strip() else None
-    verify_expect = raw["verify-expect"].strip() or None
-    if verify_expect and not verify_url:
-        raise InputError(
-            "verify-expect", "is set but verify-url is not", "set verify-url to the URL to check through the LB"
-        )
-    health = raw["health-path"].strip()
-    options = SwapOptions(
-        config_path=parse_config_path("config-path", raw["config-path"]),
-        upstream=parse_name("upstream", raw["upstream"]),
-        slots=slots,
-        to=parse_slot("to", raw["to"], allow_auto=True),
-        steps=parse_steps("steps", raw["steps"]),
-        step_pause=parse_seconds("step-pause", raw["step-pause"]),
-        health_path=parse_http_path("health-path", health) if health else None,
-        verify_url=verify_url,
-        verify_expect=verify_expect,
-        drain_timeout=parse_seconds("drain-timeout", raw["drain-timeout"]),
-        drain_hook=parse_drain_hook("drain-hook", raw["drain-hook"]),
-        drain_policy=check_drain_policy("drain-policy", raw["drain-policy"]),
-        rollback_on_failure=parse_bool("rollback-on-failure", raw["rollback-on-failure"]),
-        dry_run=parse_bool("dry-run", raw["dry-run"]),
-        template=read_template(raw["template"], workspace),
-        lock_timeout=parse_seconds("lock-timeout", raw["lock-timeout"]),
-    )
+    options = swap_options_from(raw, template=read_template(raw["template"], workspace))
     if options.template is not None:
         # A template that does not render is refused here, not halfway through the swap.
         slot = "blue" if options.to == "auto" else options.to
         render(
             upstream=options.upstream,
-            slots=slots,
+            slots=options.slots,
             weights=weights_for_step(slot, 100),
             generation=new_generation(),
             previous=None,

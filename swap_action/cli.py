@@ -26,19 +26,10 @@ from typing import Any, TextIO
 from .engine import Engine, SwapReport
 from .errors import InputError, SwapError
 from .inputs import (
-    Slots,
     SwapOptions,
-    check_drain_policy,
-    parse_addresses,
-    parse_bool,
     parse_config_path,
-    parse_drain_hook,
-    parse_http_path,
     parse_name,
-    parse_seconds,
-    parse_slot,
-    parse_steps,
-    parse_url,
+    swap_options_from,
 )
 from .nginx import LoadBalancer
 from .timeline import PlainObserver
@@ -139,30 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
 # -- arguments -> validated values ----------------------------------------------------------
 def swap_options(args: argparse.Namespace) -> SwapOptions:
     """Every flag through its parser; raises ``InputError`` naming the flag."""
-    blue = parse_addresses("blue", args.blue) if args.blue is not None else ()
-    green = parse_addresses("green", args.green) if args.green is not None else ()
-    verify_url = parse_url("verify-url", args.verify_url) if args.verify_url else None
-    if args.verify_expect and not verify_url:
-        raise InputError("verify-expect", "is set without verify-url", "pass --verify-url too, or drop --verify-expect")
-    health = args.health_path.strip()
-    return SwapOptions(
-        config_path=parse_config_path("config-path", args.config_path),
-        upstream=parse_name("upstream", args.upstream),
-        slots=Slots(blue=blue, green=green),
-        to=parse_slot("to", getattr(args, "to", "auto"), allow_auto=True),
-        steps=parse_steps("steps", args.steps),
-        step_pause=parse_seconds("step-pause", args.step_pause),
-        health_path=parse_http_path("health-path", health) if health else None,
-        verify_url=verify_url,
-        verify_expect=args.verify_expect or None,
-        drain_timeout=parse_seconds("drain-timeout", args.drain_timeout),
-        drain_hook=parse_drain_hook("drain-hook", args.drain_hook or ""),
-        drain_policy=check_drain_policy("drain-policy", args.drain_policy),
-        rollback_on_failure=not parse_bool("no-rollback", str(args.no_rollback)),
-        dry_run=args.command == "plan",
-        template=_read("template", args.template) if args.template else None,
-        lock_timeout=parse_seconds("lock-timeout", args.lock_timeout),
-    )
+    raw = {
+        "config-path": args.config_path,
+        "upstream": args.upstream,
+        "blue": args.blue or "",
+        "green": args.green or "",
+        "to": getattr(args, "to", "auto"),
+        "steps": args.steps,
+        "step-pause": args.step_pause,
+        "health-path": args.health_path,
+        "verify-url": args.verify_url or "",
+        "verify-expect": args.verify_expect or "",
+        "drain-timeout": args.drain_timeout,
+        "drain-hook": args.drain_hook or "",
+        "drain-policy": args.drain_policy,
+        "rollback-on-failure": "false" if args.no_rollback else "true",
+        "dry-run": "true" if args.command == "plan" else "false",
+        "lock-timeout": args.lock_timeout,
+    }
+    return swap_options_from(raw, template=_read("template", args.template) if args.template else None)
 
 
 def _read(name: str, path: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .durations import parse_duration
@@ -201,3 +201,36 @@ def check_drain_policy(name: str, text: str) -> str:
 
 def join(items: Iterable[str]) -> str:
     return ",".join(items)
+
+
+def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) -> SwapOptions:
+    """``SwapOptions`` from values as users write them, keyed by the action's input names (the
+    CLI's flags carry the same names). Raises ``InputError`` naming the first bad one."""
+
+    def value(name: str) -> str:
+        return (raw.get(name) or "").strip()
+
+    verify_url = parse_url("verify-url", value("verify-url")) if value("verify-url") else None
+    if value("verify-expect") and not verify_url:
+        raise InputError("verify-expect", "is set but verify-url is not", "set verify-url too, or drop verify-expect")
+    return SwapOptions(
+        config_path=parse_config_path("config-path", value("config-path")),
+        upstream=parse_name("upstream", value("upstream") or "app"),
+        slots=Slots(
+            blue=parse_addresses("blue", value("blue")) if value("blue") else (),
+            green=parse_addresses("green", value("green")) if value("green") else (),
+        ),
+        to=parse_slot("to", value("to") or "auto", allow_auto=True),
+        steps=parse_steps("steps", value("steps") or "100"),
+        step_pause=parse_seconds("step-pause", value("step-pause") or "0s"),
+        health_path=parse_http_path("health-path", value("health-path")) if value("health-path") else None,
+        verify_url=verify_url,
+        verify_expect=value("verify-expect") or None,
+        drain_timeout=parse_seconds("drain-timeout", value("drain-timeout") or "30s"),
+        drain_hook=parse_drain_hook("drain-hook", value("drain-hook")),
+        drain_policy=check_drain_policy("drain-policy", value("drain-policy") or "cut"),
+        rollback_on_failure=parse_bool("rollback-on-failure", value("rollback-on-failure") or "true"),
+        dry_run=parse_bool("dry-run", value("dry-run") or "false"),
+        template=template,
+        lock_timeout=parse_seconds("lock-timeout", value("lock-timeout") or "120s"),
+    )
