@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import time
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -160,28 +159,10 @@ class LoadBalancer:
     def _candidate_path(self, live: str, generation: str) -> str:
         return posixpath.join(posixpath.dirname(live), f".{posixpath.basename(live)}.candidate-{generation}")
 
-    def test_isolated(self, live: str, text: str, generation: str, *, keep: bool = False) -> str:
-        """``nginx -t`` on the candidate alone, in a throw-away main config; changes nothing live.
-
-        With ``keep`` the tested candidate stays staged next to the live file for ``apply``.
-        """
-        candidate = self._candidate_path(live, generation)
-        self.transport.write_file(candidate, text.encode())
-        try:
-            result = self.script("test_isolated.sh", candidate)
-        finally:
-            if not keep:
-                self.transport.run(["rm", "-f", candidate])
-        if not result.ok:
-            if keep:
-                self.transport.run(["rm", "-f", candidate])
-            raise candidate_error(result.output)
-        return result.output
-
     def apply(self, live: str, text: str, generation: str, *, staged: bool = False) -> str:
         """Atomically replace the live file, tested with ``nginx -t``; restored byte for byte on failure.
 
-        ``staged``: the candidate was already written by ``test_isolated(keep=True)``.
+        ``staged``: the candidate was already written by ``prepare``.
         """
         candidate = self._candidate_path(live, generation)
         if not staged:
@@ -200,13 +181,6 @@ class LoadBalancer:
                 "check the directory is writable by the transport's user",
             )
         return result.output
-
-    def restore_previous(self, live: str) -> None:
-        result = self.transport.run(
-            ["sh", "-c", 'cp -p "$1.previous" "$1.restore" && mv -f "$1.restore" "$1"', "restore", live]
-        )
-        if not result.ok:
-            raise StateError(f"cannot restore {live}.previous: {result.output}", "restore it by hand and reload nginx")
 
     # -- reloading ------------------------------------------------------------------------
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout: float) -> ReloadResult:
@@ -366,7 +340,3 @@ def _proc_address(ip: str, port: int) -> str:
     else:
         text = "".join(packed[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
     return f"{text}:{port:04X}"
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000
