@@ -95,7 +95,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
 
         transport = DockerTransport(env.lb_container_name)
 
-        def raw_reload(target: str) -> float:
+        def write_upstream(target: str) -> None:
+            """The next upstream written by hand, as a script without the engine would."""
             text = render(
                 upstream=UPSTREAM,
                 slots=env.slots,
@@ -104,18 +105,14 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 previous=other(target),
             )
             transport.write_file(MANAGED_FILE, text.encode())
+
+        def raw_reload(target: str) -> float:
+            write_upstream(target)
             out = transport.run(["sh", "-c", "date +%s%N; nginx -s reload"]).stdout.split()
             return int(out[0]) / 1e9
 
         def naive_restart(target: str) -> tuple[float, float]:
-            text = render(
-                upstream=UPSTREAM,
-                slots=env.slots,
-                weights=weights_for_step(target, 100),
-                generation=new_generation(),
-                previous=other(target),
-            )
-            transport.write_file(MANAGED_FILE, text.encode())
+            write_upstream(target)
             start = time.time()
             transport.run(["sh", "-c", "nginx -s stop; while pgrep -x nginx >/dev/null; do sleep 0.01; done; nginx"])
             return start, time.time()
