@@ -53,6 +53,16 @@ if [ "$rc" -ne 0 ]; then
     printf '%s\n' "$out" | sed 's/^/reload_output=/'
     exit 2
 fi
+# The marker is asked in the background, so its round trips never delay the worker checks.
+marker_file=$(mktemp) && rm -f "$marker_file"
+(
+    while [ $(( $(now_ms) - t0 )) -le "$timeout_ms" ]; do
+        if marker_ok; then : > "$marker_file"; exit 0; fi
+        sleep 0.005
+    done
+) &
+asker=$!
+trap 'kill "$asker" 2>/dev/null; rm -f "$marker_file"' EXIT
 new_ms=""
 old_ms=""
 marker_ms=""
@@ -86,7 +96,7 @@ while :; do
         [ "$title" = "nginx: worker process" ] && left=$((left + 1))
     done
     [ "$left" -eq 0 ] && [ -z "$old_ms" ] && old_ms=$t
-    if [ -z "$marker_ms" ] && [ "$new" -gt 0 ] && marker_ok; then marker_ms=$t; fi
+    if [ -z "$marker_ms" ] && [ -e "$marker_file" ]; then marker_ms=$t; fi
     if [ -n "$marker_ms" ] && [ "$left" -eq 0 ]; then
         # Confirmed as of now, after the checks that proved it (not the loop's start).
         echo "new_workers_ms=$new_ms"
