@@ -158,6 +158,10 @@ class Engine:
         while True:
             result, probe_text = self.lb.begin(config_path, lock_dir, owner, LOCK_STALE_SECONDS)
             if probe_text is not None:
+                if "recovered=restored" in result.stdout:
+                    self.observer.warning(
+                        f"a previous run died while applying; {config_path} was put back to the bytes Nginx serves"
+                    )
                 return probe_text
             if result.exit_code != 1:
                 raise StateError(

@@ -201,3 +201,20 @@ def test_auto_swaps_there_and_back(lb_stack: Start) -> None:
         assert stack.bodies(10) == {expected}
         seen.append(report["duration_ms"])
     print(f"auto swaps: {seen} ms")
+
+
+def test_a_run_that_died_inside_apply_is_settled_by_the_next_swap(lb_stack: Start) -> None:
+    """The state a run killed inside apply.sh leaves: its candidate in place, never reloaded, the
+    served bytes in <file>.before-swap. The next swap puts them back first, then swaps as asked."""
+    stack = lb_stack()
+    served = stack.managed_bytes()
+    code, _ = stack.exec(
+        "sh", "-c", 'cp "$1" "$1.before-swap" && printf "upstream app { server green:8080; }\\n" > "$1"', "x", MANAGED
+    )  # fmt: skip
+    assert code == 0
+    swap = stack.cli("swap", "--to", "green", *VERIFY, "--verify-expect", "green")
+    assert swap.code == 0, swap
+    assert "died while applying" in swap.err
+    assert not stack.exists(f"{MANAGED}.before-swap")
+    assert stack.exec("cat", f"{MANAGED}.previous")[1] == served
+    assert stack.bodies(10) == {"green"}

@@ -214,6 +214,12 @@ class FakeTransport(Transport):
         code, out = self._lock(["acquire", lock_dir, owner, stale])
         if code != 0:
             return code, out
+        before = f"{managed}.before-swap"
+        if before in self.files:  # a run died inside apply.sh: put the served bytes back
+            self.files[managed] = self.files.pop(before)
+            out += "recovered=restored\n"
+        for path in [p for p in self.files if ".candidate-" in p]:
+            del self.files[path]
         self.calls.append("probe.sh")
         return 0, out + "--- probe\n" + self._probe([managed])[1]
 

@@ -280,3 +280,17 @@ def test_target_slot_without_servers_is_refused() -> None:
         engine.swap(options(slots=Slots(blue=("blue:8080",), green=())))
     assert caught.value.input_name == "green"
     assert fake.writes == []
+
+
+def test_a_run_that_died_inside_apply_is_settled_by_the_next_one(fake: FakeTransport) -> None:
+    """apply.sh had put its candidate in place and died before deciding: the next run restores the
+    bytes Nginx still serves (no reload followed), says so, then swaps as asked."""
+    served = fake.live_text()
+    fake.files[f"{LB_CONFIG}.before-swap"] = served.encode()
+    fake.files[LB_CONFIG] = b"upstream app { server green:8080 weight=0; }\n"  # never reloaded
+    observer = Quiet()
+    report = Engine(LoadBalancer(fake), observer).swap(options())
+    assert any("died while applying" in line for line in observer.lines)
+    assert report.changed and report.active_slot == "green"
+    assert f"{LB_CONFIG}.before-swap" not in fake.files
+    assert fake.files[f"{LB_CONFIG}.previous"].decode() == served
