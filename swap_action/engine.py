@@ -33,7 +33,7 @@ from .timeline import Observer, PlainObserver, Step, Timeline
 from .upstream import State, marker_socket, new_generation, parse_state, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
-LOCK_STALE_SECONDS = 900
+LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confirmations, drain)
 HEALTH_TIMEOUT_SECONDS = 5.0
 VERIFY_REQUESTS = 5
 VERIFY_TIMEOUT_SECONDS = 5.0
@@ -123,7 +123,7 @@ class Engine:
         locked = False
         try:
             with timeline.step("lock + read live state") as step:
-                probe_text = self._lock(options.config_path, lock_dir, owner, options.lock_timeout)
+                probe_text = self._lock(options.config_path, lock_dir, owner, options.lock_timeout, _lock_ttl(options))
                 locked = True
                 probe = self.lb.parse_probe(probe_text)
                 if not probe.has_curl:
@@ -148,15 +148,18 @@ class Engine:
             raise
         finally:
             if locked:
-                self.lb.script("lock.sh", "release", lock_dir, owner)
+                try:
+                    self.lb.script("lock.sh", "release", lock_dir, owner)
+                except SwapError as exc:  # never hide the run's own outcome behind this
+                    self.observer.warning(f"could not release the lock {lock_dir}: {exc.cause}")
             report.duration_ms = timeline.elapsed_ms()
 
-    def _lock(self, config_path: str, lock_dir: str, owner: str, timeout: float) -> str:
+    def _lock(self, config_path: str, lock_dir: str, owner: str, timeout: float, ttl: int) -> str:
         """Wait for the lock (two runs never interleave); with it, the live state."""
         deadline = time.monotonic() + timeout
         announced = False
         while True:
-            result, probe_text = self.lb.begin(config_path, lock_dir, owner, LOCK_STALE_SECONDS)
+            result, probe_text = self.lb.begin(config_path, lock_dir, owner, ttl)
             if probe_text is not None:
                 if "recovered=restored" in result.stdout:
                     self.observer.warning(
@@ -173,7 +176,8 @@ class Engine:
             if time.monotonic() >= deadline:
                 raise LockError(
                     f"another swap holds the lock on this load balancer ({result.stdout.strip()})",
-                    f"wait for it to finish; if its run died, remove {lock_dir} (it is taken over after {LOCK_STALE_SECONDS}s)",
+                    f"wait for it to finish; a run that died is taken over once its own deadline passes "
+                    f"('left' above), or remove {lock_dir} if you are sure no swap runs",
                 )
             time.sleep(LOCK_POLL_SECONDS)
 
@@ -391,6 +395,15 @@ class Engine:
             report.rolled_back = True
             report.active_slot = state.live if state else None
             step.detail = f"{report.active_slot} is live again"
+
+
+def _lock_ttl(options: SwapOptions) -> int:
+    """The longest this run may hold the lock: every step's pause and confirmation, the drain, a margin."""
+    steps = len(options.steps)
+    worst = (
+        steps * (options.confirm_timeout + VERIFY_TIMEOUT_SECONDS * VERIFY_REQUESTS) + (steps - 1) * options.step_pause
+    )
+    return int(worst + options.drain_timeout + LOCK_MARGIN_SECONDS)
 
 
 def _diff(old: str, new: str, path: str) -> str:

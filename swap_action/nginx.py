@@ -109,7 +109,7 @@ class LoadBalancer:
         return self.parse_probe(result.stdout, result.ok)
 
     def begin(
-        self, managed_file: str, lock_dir: str, owner: str, stale_seconds: int
+        self, managed_file: str, lock_dir: str, owner: str, ttl_seconds: int
     ) -> tuple[CommandResult, str | None]:
         """Take the lock and read the state in one round trip.
 
@@ -118,7 +118,7 @@ class LoadBalancer:
         """
         result = self.transport.run(
             ["sh", "-c", _script("begin.sh"), "begin.sh", _script("lock.sh"), _script("probe.sh"),
-             lock_dir, owner, str(stale_seconds), managed_file],
+             lock_dir, owner, str(ttl_seconds), managed_file],
             timeout=30,
         )  # fmt: skip
         lock_answer, marker, rest = result.stdout.partition("--- probe\n")

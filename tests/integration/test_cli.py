@@ -218,3 +218,25 @@ def test_a_run_that_died_inside_apply_is_settled_by_the_next_swap(lb_stack: Star
     assert not stack.exists(f"{MANAGED}.before-swap")
     assert stack.exec("cat", f"{MANAGED}.previous")[1] == served
     assert stack.bodies(10) == {"green"}
+
+
+def test_a_lock_is_taken_over_only_after_its_holders_own_deadline(lb_stack: Start) -> None:
+    stack = lb_stack()
+    lock = f"{MANAGED}.lock"
+    # A live holder with 10 minutes left: the run waits, then gives up naming it, and changes nothing.
+    stack.exec(
+        "sh",
+        "-c",
+        'mkdir "$1" && echo other-run > "$1/owner" && echo $(( $(date +%s) + 600 )) > "$1/expires"',
+        "x",
+        lock,
+    )
+    held = stack.cli("swap", "--to", "green", "--lock-timeout", "1s")
+    assert held.code == 1, held
+    assert "another swap holds the lock" in held.err and "held_by=other-run" in held.err, held.err
+    assert stack.bodies() == {"blue"}
+    # The same holder, past its deadline (it died): taken over, and the swap goes ahead.
+    stack.exec("sh", "-c", 'echo $(( $(date +%s) - 1 )) > "$1/expires"', "x", lock)
+    taken = stack.cli("swap", "--to", "green", *VERIFY)
+    assert taken.code == 0, taken
+    assert stack.bodies(10) == {"green"} and not stack.exists(lock)

@@ -209,9 +209,9 @@ class FakeTransport(Transport):
 
     def _begin(self, args: list[str]) -> tuple[int, str]:
         """lock.sh acquire, then (with the lock) probe.sh: the engine's first round trip."""
-        lock_dir, owner, stale, managed = args[2:6]
+        lock_dir, owner, ttl, managed = args[2:6]
         self.calls.append("lock.sh")
-        code, out = self._lock(["acquire", lock_dir, owner, stale])
+        code, out = self._lock(["acquire", lock_dir, owner, ttl])
         if code != 0:
             return code, out
         before = f"{managed}.before-swap"
