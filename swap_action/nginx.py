@@ -108,9 +108,7 @@ class LoadBalancer:
         result = self.script("probe.sh", managed_file, timeout=30)
         return self.parse_probe(result.stdout, result.ok)
 
-    def begin(
-        self, managed_file: str, lock_dir: str, owner: str, ttl_seconds: int
-    ) -> tuple[CommandResult, str | None]:
+    def begin(self, managed_file: str, lock_dir: str, owner: str, ttl_seconds: int) -> tuple[CommandResult, str | None]:
         """Take the lock and read the state in one round trip.
 
         Returns the lock's answer and, when the lock was taken, the probe's output for
