@@ -24,15 +24,12 @@ marker_ok() {
         http://bluegreen-swap/generation http://bluegreen-swap/generation http://bluegreen-swap/generation \
         | grep -qx "$gen"
 }
-# One ps: the accepting workers (on one line) and the master(s).
-snapshot=$(ps -eo pid=,args= | awk '
+# One ps, read into shell variables: the accepting workers and the master(s). (Every process
+# started before the signal delays the swap: keep them few.)
+eval "$(ps -eo pid=,args= | awk '
     $2 == "nginx:" && $3 == "worker" && $4 == "process" && NF == 4 { workers = workers " " $1 }
-    $2 == "nginx:" && $3 == "master" { masters = masters " " $1; count++ }
-    END { print "W" workers " "; print "M " count + 0 masters }')
-old=$(printf '%s\n' "$snapshot" | sed -n 's/^W//p')
-set -- $(printf '%s\n' "$snapshot" | sed -n 's/^M //p')
-master_count=${1:-0}
-master=${2:-}
+    $2 == "nginx:" && $3 == "master" { if (!count) first = $1; count++ }
+    END { printf "old=\" %s \"\nmaster_count=%d\nmaster=%s\n", workers, count, first }')"
 echo "old_workers=$old"
 offset=0
 if [ "$errlog" != "-" ] && [ -f "$errlog" ]; then offset=$(wc -c < "$errlog"); fi
@@ -41,11 +38,13 @@ t0=$(now_ms)
 # to find the pid file (the config was tested already; a refusal shows as [emerg] below), and it
 # still works when a pid file was lost. Several masters on one host: let nginx pick its own.
 if [ "$master_count" -eq 1 ]; then
-    out=$(kill -HUP "$master" 2>&1)
+    kill -HUP "$master" 2>/dev/null
+    rc=$?
+    out="cannot signal the nginx master (pid $master)"
 else
     out=$(nginx -s reload 2>&1)
+    rc=$?
 fi
-rc=$?
 echo "reload_at_ms=$t0"
 echo "reload_exit=$rc"
 echo "reload_ms=$(( $(now_ms) - t0 ))"
@@ -54,7 +53,8 @@ if [ "$rc" -ne 0 ]; then
     exit 2
 fi
 # The marker is asked in the background, so its round trips never delay the worker checks.
-marker_file=$(mktemp) && rm -f "$marker_file"
+marker_file="${TMPDIR:-/tmp}/bluegreen-swap-marker.$$"
+rm -f "$marker_file"
 (
     while [ $(( $(now_ms) - t0 )) -le "$timeout_ms" ]; do
         if marker_ok; then : > "$marker_file"; exit 0; fi
