@@ -69,11 +69,3 @@ def never_moved(env: Environment, options: SwapOptions) -> SwapReport:
     with _write_new_upstream(env, options):
         pass
     return _claimed(options, started)
-
-
-BAD_SWAPS = {
-    "naive-restart": naive_restart,
-    "cut-websockets": cut_websockets,
-    "silently-refused-reload": silently_refused_reload,
-    "never-moved": never_moved,
-}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,7 @@ def swap_simulation(tmp_path: Path) -> Callable[..., SimulationOutcome]:
     """Run a simulated swap; the report is written under the test's tmp_path/report."""
 
     def _run(scenario: Scenario | None = None, **overrides: Any) -> SimulationOutcome:
-        base = scenario or Scenario()
-        for key, value in overrides.items():
-            if not hasattr(base, key):
-                raise TypeError(f"Scenario has no field '{key}'")
-            setattr(base, key, value)
-        return simulate(base, tmp_path / "report")
+        # replace() refuses unknown fields and leaves the caller's scenario as it was.
+        return simulate(replace(scenario or Scenario(), **overrides), tmp_path / "report")
 
     return _run

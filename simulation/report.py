@@ -4,7 +4,6 @@ self-contained ``report.html`` with the timeline; plus the summary printed on th
 from __future__ import annotations
 
 import json
-import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -193,7 +192,3 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     lines.append("")
     lines.append("  client model: " + CLIENT_MODEL)
     return lines
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

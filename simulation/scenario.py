@@ -15,8 +15,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 from swap_action.engine import Engine, SwapReport
 from swap_action.errors import SwapError
@@ -210,7 +209,3 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
 class _ProgressObserver(PlainObserver):
     def __init__(self, progress: Progress) -> None:
         super().__init__(lambda line: progress("  " + line))
-
-
-def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
-    return replace(scenario, **changes)

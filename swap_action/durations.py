@@ -15,7 +15,3 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"'{text}' is not a duration; write e.g. 30s, 500ms, 2m or a number of seconds")
     value, unit = match.groups()
     return float(value) * _UNITS[unit or "s"]
-
-
-def format_ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"

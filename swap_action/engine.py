@@ -13,7 +13,7 @@ import difflib
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .drain import DrainResult, drain
@@ -109,8 +109,6 @@ class Engine:
         return probe, parse_state(probe.managed_file) if probe.managed_file else None
 
     def plan(self, options: SwapOptions) -> SwapReport:
-        from dataclasses import replace
-
         return self._run(replace(options, dry_run=True), rollback_mode=False)
 
     # -- the sequence ---------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .durations import parse_duration
 from .errors import InputError
@@ -189,7 +189,6 @@ class SwapOptions:
     template: str | None = None
     lock_timeout: float = 120.0
     confirm_timeout: float = 10.0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def check_drain_policy(name: str, text: str) -> str:
@@ -197,10 +196,6 @@ def check_drain_policy(name: str, text: str) -> str:
     if value not in ("cut", "wait"):
         raise InputError(name, f"'{_printable(text)}' is not a drain policy", "use cut or wait")
     return value
-
-
-def join(items: Iterable[str]) -> str:
-    return ",".join(items)
 
 
 def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) -> SwapOptions:
