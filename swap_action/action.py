@@ -23,43 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .engine import Engine, SwapReport
+from .engine import Engine
 from .errors import InputError, SwapError
 from .github import Commands, GitHubObserver, summary_markdown
-from .inputs import (
-    SwapOptions,
-    swap_options_from,
-)
-from .nginx import LoadBalancer
+from .host import ScriptedHost
+from .inputs import INPUTS, SwapOptions, swap_options_from
+from .outcome import ErrorInfo, Outcome, Result, SwapReport
 from .transport import open_transport
 from .upstream import new_generation, render, weights_for_step
 
-# input name (action.yml) -> (environment variable set in runs.env, default when unset)
-INPUTS: dict[str, tuple[str, str]] = {
-    "target": ("BG_TARGET", ""),
-    "ssh-key": ("BG_SSH_KEY", ""),
-    "known-hosts": ("BG_KNOWN_HOSTS", ""),
-    "config-path": ("BG_CONFIG_PATH", "/etc/nginx/conf.d/upstream.conf"),
-    "template": ("BG_TEMPLATE", ""),
-    "upstream": ("BG_UPSTREAM", "app"),
-    "blue": ("BG_BLUE", ""),
-    "green": ("BG_GREEN", ""),
-    "to": ("BG_TO", "auto"),
-    "steps": ("BG_STEPS", "100"),
-    "step-pause": ("BG_STEP_PAUSE", "0s"),
-    "health-path": ("BG_HEALTH_PATH", "/healthz"),
-    "verify-url": ("BG_VERIFY_URL", ""),
-    "verify-expect": ("BG_VERIFY_EXPECT", ""),
-    "drain-timeout": ("BG_DRAIN_TIMEOUT", "30s"),
-    "drain-hook": ("BG_DRAIN_HOOK", ""),
-    "drain-policy": ("BG_DRAIN_POLICY", "cut"),
-    "rollback-on-failure": ("BG_ROLLBACK_ON_FAILURE", "true"),
-    "dry-run": ("BG_DRY_RUN", "false"),
-    "lock-timeout": ("BG_LOCK_TIMEOUT", "120s"),
-}
-SECRETS = ("ssh-key", "known-hosts")
-# Inputs for which an empty value means something (skip), not "use the default".
-EMPTY_IS_A_VALUE = ("health-path",)
 OUTPUTS = ("active-slot", "previous-slot", "changed", "duration-ms", "config-diff", "report")
 MAX_TEMPLATE_BYTES = 64 * 1024
 _DOCKER_TARGET = re.compile(r"^docker://[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -77,11 +49,11 @@ class Request:
 
 
 def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
-    """Each input's raw text; an unset or empty variable gives the default (see ``EMPTY_IS_A_VALUE``)."""
+    """Each input's raw text; an unset or empty variable gives the table's default (``Input.empty_is_a_value``)."""
     raw = {}
-    for name, (variable, default) in INPUTS.items():
-        value = environ.get(variable)
-        raw[name] = value if value is not None and (value or name in EMPTY_IS_A_VALUE) else default
+    for spec in INPUTS:
+        value = environ.get(spec.env)
+        raw[spec.name] = value if value is not None and (value or spec.empty_is_a_value) else spec.default
     return raw
 
 
@@ -152,31 +124,29 @@ def report_location(environ: Mapping[str, str]) -> tuple[Path, str]:
 
 
 def outputs_for(report: SwapReport, report_name: str) -> dict[str, str]:
+    outcome = report.outcome
     return {
-        "active-slot": report.active_slot or "",
-        "previous-slot": report.previous_slot or "",
-        "changed": "true" if report.changed else "false",
+        "active-slot": outcome.active or "",
+        "previous-slot": outcome.previous or "",
+        "changed": "true" if outcome.changed else "false",
         "duration-ms": str(round(report.duration_ms)),
         "config-diff": report.config_diff,
         "report": report_name,
     }
 
 
-def failure_report(exc: SwapError, partial: SwapReport | None, seconds: float) -> SwapReport:
-    """What is known after a failure: the engine's partial report, or just the error."""
-    report = partial or SwapReport()
-    report.error = exc
-    report.duration_ms = report.duration_ms or seconds * 1000
-    # Whatever was applied and not put back is a change.
-    applied = any(step.name.startswith("apply") and step.ok for step in report.steps)
-    report.changed = applied and not report.rolled_back
+def failure_report(exc: SwapError, seconds: float) -> SwapReport:
+    """A failure before the engine ran (inputs, transport): nothing was changed."""
+    report = SwapReport(duration_ms=seconds * 1000)
+    report.outcome = Outcome(result=Result.FAILED, error=ErrorInfo.of(exc))
     return report
 
 
 def run(environ: Mapping[str, str], commands: Commands) -> int:
     raw = read_inputs(environ)
-    for name in SECRETS:
-        commands.mask(raw[name])
+    for spec in INPUTS:
+        if spec.secret:
+            commands.mask(raw[spec.name])
     report_file, report_name = report_location(environ)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     observer = GitHubObserver(commands)
@@ -186,13 +156,14 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
     try:
         request = parse_request(raw, workspace)
         with open_transport(request.target, ssh_key=request.ssh_key, known_hosts=request.known_hosts) as transport:
-            engine = Engine(LoadBalancer(transport), observer)
+            engine = Engine(ScriptedHost(transport), observer)
             options = request.options
             report = engine.plan(options) if options.dry_run else engine.swap(options)
         code = 0
     except SwapError as exc:
+        # The engine's report carries the outcome it computed; before the engine ran, nothing changed.
         partial = engine.last_report if engine is not None else None
-        report = failure_report(exc, partial, time.perf_counter() - start)
+        report = partial or failure_report(exc, time.perf_counter() - start)
         code = 1
     finish(commands, report, target, report_file, report_name)
     return code
@@ -200,7 +171,8 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
 
 def finish(commands: Commands, report: SwapReport, target: str, report_file: Path, report_name: str) -> None:
     """Outputs, summary and report, in that order; then the error annotation, last in the log."""
-    document = {"outcome": outcome(report), "target": target, **report.to_dict()}
+    outcome = report.outcome
+    document = {"target": target, **report.to_dict()}
     written = ""
     try:
         report_file.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
@@ -209,26 +181,12 @@ def finish(commands: Commands, report: SwapReport, target: str, report_file: Pat
         commands.warning(f"cannot write the report {report_file}: {exc.strerror}", title="report not written")
     commands.set_outputs(outputs_for(report, written))
     commands.append_summary(summary_markdown(report, target=target, report_path=written))
-    if report.error is not None:
-        error = report.error
-        if report.rolled_back:
-            state = f"Rolled back: the previous config is live again ({report.active_slot or 'unknown'} is live)."
-        elif report.changed:
-            state = f"Not rolled back: the new config stays live ({report.active_slot or 'unknown'} is live)."
-        else:
-            state = "Nothing was changed on the load balancer."
-        message = f"{error.cause}\n{state}" + (f"\nFix: {error.fix}" if error.fix else "")
+    if outcome.error is not None:
+        error = outcome.error
+        message = f"{error.cause}\n{outcome.state_sentence()}" + (f"\nFix: {error.fix}" if error.fix else "")
         commands.error(message, title=f"bluegreen-swap: {error.title}")
     else:
-        commands.write(f"bluegreen-swap: {outcome(report)}; live: {report.active_slot}; {report.duration_ms:.0f} ms")
-
-
-def outcome(report: SwapReport) -> str:
-    if report.error is not None:
-        return "rolled back" if report.rolled_back else "failed"
-    if report.dry_run:
-        return "dry run"
-    return "swapped" if report.changed else "unchanged"
+        commands.write(f"bluegreen-swap: {outcome.result.value}; live: {outcome.active}; {report.duration_ms:.0f} ms")
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

@@ -23,20 +23,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .engine import Engine, SwapReport
+from .engine import Engine
 from .errors import InputError, SwapError
+from .host import ScriptedHost
 from .inputs import (
+    BY_NAME,
     SwapOptions,
     parse_config_path,
     parse_name,
     swap_options_from,
 )
-from .nginx import LoadBalancer
+from .outcome import Result, SwapReport
 from .timeline import PlainObserver
 from .transport import Transport, open_transport
 from .upstream import marker_socket
-
-DEFAULT_CONFIG_PATH = "/etc/nginx/conf.d/upstream.conf"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,6 +54,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"error: {message}\nfix: see '{self.prog} --help'\n")
 
 
+def _flag(group: argparse._ArgumentGroup, name: str, *, metavar: str | None = None, extra: str = "") -> None:
+    """A flag named and defaulted as the input of the same name (``inputs.INPUTS``)."""
+    spec = BY_NAME[name]
+    default = f" (default: {spec.default})" if spec.default else ""
+    group.add_argument(f"--{name}", default=spec.default, metavar=metavar, help=spec.help + default + extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("load balancer")
@@ -66,45 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--known-hosts-file", metavar="FILE", help="known_hosts lines for the ssh:// host (never accepted blindly)"
     )
-    group.add_argument(
-        "--config-path",
-        default=DEFAULT_CONFIG_PATH,
-        metavar="PATH",
-        help=f"the managed upstream file Nginx includes in its http block (default: {DEFAULT_CONFIG_PATH}; "
-        "the project's LB image uses /etc/nginx/bluegreen/upstream.conf)",
+    _flag(
+        group, "config-path", metavar="PATH", extra="; the project's LB image uses /etc/nginx/bluegreen/upstream.conf"
     )
-    group.add_argument("--upstream", default="app", help="name of the Nginx upstream (default: app)")
+    _flag(group, "upstream")
     group.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
     swapping = _Parser(add_help=False)
     group = swapping.add_argument_group("swap")
-    group.add_argument("--blue", metavar="HOST:PORT,...", help="servers of the blue slot (default: as recorded)")
-    group.add_argument("--green", metavar="HOST:PORT,...", help="servers of the green slot (default: as recorded)")
+    _flag(group, "blue", metavar="HOST:PORT,...")
+    _flag(group, "green", metavar="HOST:PORT,...")
     group.add_argument("--template", metavar="FILE", help="jinja2 template of the upstream block (default: built-in)")
-    group.add_argument("--steps", default="100", help="canary percentages for the target, ending at 100 (default: 100)")
-    group.add_argument("--step-pause", default="0", metavar="DURATION", help="pause between canary steps (default: 0)")
+    _flag(group, "steps")
+    _flag(group, "step-pause", metavar="DURATION")
+    _flag(group, "health-path", metavar="PATH", extra="; '' to skip")
+    _flag(group, "verify-url", metavar="URL")
+    _flag(group, "verify-expect", metavar="TEXT|CODE")
+    _flag(group, "drain-timeout", metavar="DURATION")
+    _flag(group, "drain-hook", metavar="[METHOD] PATH")
+    _flag(group, "drain-policy")
     group.add_argument(
-        "--health-path",
-        default="/healthz",
-        metavar="PATH",
-        help="checked on every target server from the LB before any change; '' to skip (default: /healthz)",
+        "--no-rollback", action="store_true", help="leave a failed step in place (default: restore the previous config)"
     )
-    group.add_argument("--verify-url", metavar="URL", help="requested from the LB host after each step")
-    group.add_argument(
-        "--verify-expect", metavar="TEXT|CODE", help="a status code, or text the final answers must contain"
-    )
-    group.add_argument("--drain-timeout", default="30s", metavar="DURATION", help="drain deadline (default: 30s)")
-    group.add_argument("--drain-hook", metavar="[METHOD] PATH", help="called on each old server before draining")
-    group.add_argument(
-        "--drain-policy", default="cut", help="at the drain deadline: cut (stop old workers) or wait (default: cut)"
-    )
-    group.add_argument("--no-rollback", action="store_true", help="leave a failed swap in place (default: roll back)")
-    group.add_argument(
-        "--lock-timeout", default="120s", metavar="DURATION", help="wait for another swap (default: 120s)"
-    )
+    _flag(group, "lock-timeout", metavar="DURATION")
 
     target = _Parser(add_help=False)
-    target.add_argument("--to", default="auto", help="blue, green or auto (the slot that is not live; default: auto)")
+    _flag(target.add_argument_group("target"), "to")
 
     parser = _Parser(
         prog="python -m swap_action",
@@ -131,19 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 def swap_options(args: argparse.Namespace) -> SwapOptions:
     """Every flag through its parser; raises ``InputError`` naming the flag."""
     raw = {
-        "config-path": args.config_path,
-        "upstream": args.upstream,
-        "blue": args.blue or "",
-        "green": args.green or "",
-        "to": getattr(args, "to", "auto"),
-        "steps": args.steps,
-        "step-pause": args.step_pause,
-        "health-path": args.health_path,
-        "verify-url": args.verify_url or "",
-        "verify-expect": args.verify_expect or "",
-        "drain-timeout": args.drain_timeout,
-        "drain-hook": args.drain_hook or "",
-        "drain-policy": args.drain_policy,
+        name: getattr(args, name.replace("-", "_"))
+        for name in BY_NAME
+        if BY_NAME[name].parse is not None and hasattr(args, name.replace("-", "_"))
+    }
+    raw |= {
         "rollback-on-failure": "false" if args.no_rollback else "true",
         "dry-run": "true" if args.command == "plan" else "false",
         "lock-timeout": args.lock_timeout,
@@ -167,20 +153,21 @@ def transport_for(args: argparse.Namespace) -> Transport:
 
 # -- output ---------------------------------------------------------------------------------
 def _summary(command: str, report: SwapReport) -> str:
+    outcome = report.outcome
     took = f"{report.duration_ms:.0f} ms"
-    if report.error is not None:
-        live = report.active_slot or "unknown"
-        back = " (rolled back)" if report.rolled_back else ""
-        return f"{command} FAILED after {took}: {report.error.title}; live slot: {live}{back}"
+    if outcome.error is not None:
+        return f"{command} FAILED after {took}: {outcome.error.title}. {outcome.state_sentence()}"
+    if outcome.result is Result.PLANNED:
+        return (
+            f"plan: {outcome.previous or 'unknown'} -> {outcome.target} passes nginx -t; nothing was changed ({took})"
+        )
     if report.dry_run:
-        if report.config_diff:
-            return f"plan: {report.previous_slot} -> {report.target_slot} passes nginx -t; nothing was changed ({took})"
-        return f"plan: {report.target_slot} is already live with these servers; nothing would change ({took})"
-    if not report.changed:
-        return f"{report.target_slot} is already live with these servers: nothing changed ({took})"
+        return f"plan: {outcome.target} is already live with these servers; nothing would change ({took})"
+    if not outcome.changed:
+        return f"{outcome.target} is already live with these servers: nothing changed ({took})"
     drain = f"; drain {report.drain.outcome}" if report.drain else ""
     verb = "rolled back" if command == "rollback" else "swapped"
-    return f"{verb} {report.previous_slot} -> {report.active_slot} in {took}{drain}"
+    return f"{verb} {outcome.previous or 'unknown'} -> {outcome.active} in {took}{drain}"
 
 
 def _print_error(exc: SwapError, err: TextIO) -> None:
@@ -198,7 +185,7 @@ def _print_error(exc: SwapError, err: TextIO) -> None:
 
 def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: TextIO) -> int:
     with transport_for(args) as transport:
-        engine = Engine(LoadBalancer(transport), PlainObserver(lambda line: print(line, file=err, flush=True)))
+        engine = Engine(ScriptedHost(transport), PlainObserver(lambda line: print(line, file=err, flush=True)))
         code = EXIT_OK
         try:
             if args.command == "rollback":
@@ -224,10 +211,10 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config_path = parse_config_path("config-path", args.config_path)
     upstream = parse_name("upstream", args.upstream)
     with transport_for(args) as transport:
-        engine = Engine(LoadBalancer(transport))
-        probe, state = engine.status(config_path)
+        host = ScriptedHost(transport)
+        probe, state = Engine(host).status(config_path)
         socket = marker_socket(upstream)
-        served = engine.lb.marker_generation(socket)
+        served = host.marker_generation(socket)
     generation = state.generation if state else None
     status: dict[str, Any] = {
         "target": transport.description,

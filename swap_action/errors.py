@@ -14,7 +14,7 @@ hierarchy at the boundary where they occur, so callers only ever handle these::
     ├── ConfigTestError       ``nginx -t`` refused the candidate (the live file is unchanged)
     ├── ReloadError           the reload was refused or could not be confirmed live
     ├── VerificationError     a check through the LB failed after a step
-    └── RollbackError         restoring the previous config failed too (needs a human)
+    └── RestoreError          putting the previous config back failed too (needs a human)
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class SwapError(Exception):
         self.cause = cause
         self.fix = fix
         self.detail = detail
-        self.report: object | None = None  # the run's report, attached by whoever ran it
 
     def __str__(self) -> str:
         text = self.cause
@@ -79,5 +78,5 @@ class VerificationError(SwapError):
     title = "verification through the load balancer failed"
 
 
-class RollbackError(SwapError):
-    title = "rollback failed"
+class RestoreError(SwapError):
+    title = "restoring the previous config failed"

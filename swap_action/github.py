@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
-from .engine import SwapReport
-from .timeline import PlainObserver, Step
+from .outcome import Result, Step, SwapReport
+from .timeline import PlainObserver
 
 MIN_MASK_LENGTH = 4  # shorter lines of a secret ("-----", "==") would mask common text, not secrets
 
@@ -111,8 +111,8 @@ class GitHubObserver:
         self._plain = PlainObserver(commands.write)
         self._open = False
 
-    def step_started(self, name: str) -> None:
-        self.commands.group(name)
+    def step_started(self, step: Step) -> None:
+        self.commands.group(step.label)
         self._open = self.commands.enabled
 
     def step_finished(self, step: Step) -> None:
@@ -151,30 +151,31 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]
 
 def summary_markdown(report: SwapReport, *, target: str, report_path: str = "") -> str:
     """The step summary: what changed, the diff, the timeline, the drain and, on failure, cause and fix."""
-    error = report.error
+    outcome = report.outcome
+    error = outcome.error
     if error is not None:
         heading = f"## ❌ Blue-green swap failed: {error.title}"
-    elif report.dry_run:
-        heading = f"## 🔍 Blue-green swap (dry run): would make {report.target_slot} live"
-    elif report.changed:
-        heading = f"## ✅ Blue-green swap: {report.active_slot} is live (was {report.previous_slot})"
+    elif outcome.result is Result.PLANNED:
+        heading = f"## 🔍 Blue-green swap (dry run): would make {outcome.target} live"
+    elif outcome.changed:
+        heading = f"## ✅ Blue-green swap: {outcome.active} is live (was {outcome.previous or 'unknown'})"
     else:
-        heading = f"## ✅ Blue-green swap: {report.active_slot} was already live, nothing changed"
+        heading = f"## ✅ Blue-green swap: {outcome.active} was already live, nothing changed"
     facts = [
         ("load balancer", f"`{target}`"),
-        ("live now", report.active_slot or "unknown"),
-        ("live before", report.previous_slot or "unknown"),
-        ("target slot", report.target_slot or "unknown"),
-        ("changed", "yes" if report.changed else "no"),
+        ("live now", outcome.active or "unknown"),
+        ("live before", outcome.previous or "unknown"),
+        ("target slot", outcome.target or "unknown"),
+        ("changed", "yes" if outcome.changed else "no"),
         ("duration", f"{report.duration_ms:.0f} ms"),
     ]
     if error is not None:
-        facts.append(("rolled back", "yes: the previous config is live again" if report.rolled_back else "no"))
+        facts.append(("restored", "yes: the previous config is live again" if outcome.restored else "no"))
     if report_path:
         facts.append(("report", f"`{report_path}`"))
     lines = [heading, "", *_table(("", ""), facts), ""]
     if error is not None:
-        lines += ["### What went wrong", "", f"**Cause:** {error.cause}", ""]
+        lines += ["### What went wrong", "", f"**Cause:** {error.cause}", "", outcome.state_sentence(), ""]
         if error.fix:
             lines += [f"**Fix:** {error.fix}", ""]
     if report.config_diff:
@@ -183,7 +184,7 @@ def summary_markdown(report: SwapReport, *, target: str, report_path: str = "") 
         lines += [f"### {title}", "", f"{fence}diff", report.config_diff.rstrip("\n"), fence, ""]
     if report.steps:
         rows = [
-            (index, step.name, "ok" if step.ok else "**failed**", f"{step.duration_ms:.0f} ms", step.detail)
+            (index, step.label, "ok" if step.ok else "**failed**", f"{step.duration_ms:.0f} ms", step.detail)
             for index, step in enumerate(report.steps, 1)
         ]
         lines += ["### Timeline", "", *_table(("#", "step", "result", "duration", "detail"), rows), ""]

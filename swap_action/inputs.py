@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .durations import parse_duration
 from .errors import InputError
@@ -198,34 +199,179 @@ def check_drain_policy(name: str, text: str) -> str:
     return value
 
 
+def _optional(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    return lambda name, text: parse(name, text) if text.strip() else None
+
+
+def _text(name: str, text: str) -> str | None:
+    return text.strip() or None
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input, as the action, the CLI and the simulation all take it."""
+
+    name: str  # the action's input name; the CLI's flag is --NAME
+    default: str  # as users write it; "" for none
+    help: str  # action.yml's description
+    parse: Callable[[str, str], Any] | None = None  # (name, text) -> value; None: handled by its face
+    secret: bool = False  # masked in logs
+    empty_is_a_value: bool = False  # an explicit "" means something (skip), not "use the default"
+    required: bool = False
+
+    @property
+    def env(self) -> str:
+        """The variable action.yml's runs.env sets for it."""
+        return "BG_" + self.name.upper().replace("-", "_")
+
+
+DEFAULT_CONFIG_PATH = "/etc/nginx/conf.d/upstream.conf"
+
+# The one table of inputs: action.yml is checked against it (tests/unit/test_action_yml.py).
+INPUTS: tuple[Input, ...] = (
+    Input(
+        "target",
+        "",
+        "Where Nginx runs: `ssh://user@host[:port]`, `docker://<container>` (through the Docker socket of the runner) or `local` (self-hosted runner on the LB host).",
+        required=True,
+    ),
+    Input(
+        "ssh-key",
+        "",
+        "Unencrypted OpenSSH private key (ed25519, ecdsa or rsa) for an `ssh://` target. Pass a secret; every line is masked in the log.",
+        secret=True,
+    ),
+    Input(
+        "known-hosts",
+        "",
+        "The LB host's public key lines (`ssh-keyscan` output checked out of band) for an `ssh://` target; unknown host keys are refused. Masked in the log.",
+        secret=True,
+    ),
+    Input(
+        "config-path",
+        DEFAULT_CONFIG_PATH,
+        "Absolute path on the LB of the managed upstream file, included in Nginx's http context (stock packages include conf.d/*.conf there).",
+        parse_config_path,
+    ),
+    Input(
+        "template",
+        "",
+        "Path, relative to the repository root (GITHUB_WORKSPACE), of a jinja2 template for the upstream block; empty uses the built-in one. Check out the repository first.",
+    ),
+    Input("upstream", "app", "Name of the Nginx upstream block the site proxies to.", parse_name),
+    Input(
+        "blue",
+        "",
+        "Servers of the blue slot, one or more host:port separated by commas; empty keeps the ones the managed file records.",
+        _optional(parse_addresses),
+    ),
+    Input(
+        "green",
+        "",
+        "Servers of the green slot, one or more host:port separated by commas; empty keeps the ones the managed file records.",
+        _optional(parse_addresses),
+    ),
+    Input(
+        "to",
+        "auto",
+        "Slot to make live: `blue`, `green` or `auto` (the one that is not live now).",
+        lambda name, text: parse_slot(name, text, allow_auto=True),
+    ),
+    Input(
+        "steps",
+        "100",
+        "Percentages of traffic for the target slot, increasing and ending at 100 (e.g. `10,50,100` for a canary); `100` switches at once.",
+        parse_steps,
+    ),
+    Input("step-pause", "0s", "Pause between canary steps (e.g. `30s`, `500ms`, `2m`).", parse_seconds),
+    Input(
+        "health-path",
+        "/healthz",
+        "Path requested from the LB on every server of the target slot before the switch; it must answer 2xx. Empty skips the health gate.",
+        _optional(parse_http_path),
+        empty_is_a_value=True,
+    ),
+    Input(
+        "verify-url",
+        "",
+        "URL requested from the LB host after each step (e.g. `http://127.0.0.1/`); a failure restores the previous config. Empty skips verification.",
+        _optional(parse_url),
+    ),
+    Input(
+        "verify-expect",
+        "",
+        "What verify-url must answer: a 3-digit status code, or text the body must contain after the last step. Empty accepts any 2xx/3xx.",
+        _text,
+    ),
+    Input(
+        "drain-timeout",
+        "30s",
+        "How long to wait for the old slot's connections and old Nginx workers to finish after the switch.",
+        parse_seconds,
+    ),
+    Input(
+        "drain-hook",
+        "",
+        "`[METHOD ]/path` called on each old-slot server right after the switch (e.g. `POST /admin/drain`), so it can close WebSockets cleanly. Empty calls nothing.",
+        parse_drain_hook,
+    ),
+    Input(
+        "drain-policy",
+        "cut",
+        "At the drain deadline: `cut` stops the old workers (their connections are closed), `wait` leaves them and reports it.",
+        lambda name, text: check_drain_policy(name, text),
+    ),
+    Input(
+        "rollback-on-failure",
+        "true",
+        "When a step after the first apply fails, restore the previous config and reload (named for the usual word; nothing is swapped back that was not changed).",
+        parse_bool,
+    ),
+    Input(
+        "dry-run",
+        "false",
+        "Only plan: read the live state, render and `nginx -t` the new config, print the diff; change nothing.",
+        parse_bool,
+    ),
+    Input(
+        "lock-timeout", "120s", "How long to wait for another swap on the same LB to release its lock.", parse_seconds
+    ),
+)
+BY_NAME = {spec.name: spec for spec in INPUTS}
+
+
+def defaults() -> dict[str, str]:
+    return {spec.name: spec.default for spec in INPUTS}
+
+
 def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) -> SwapOptions:
-    """``SwapOptions`` from values as users write them, keyed by the action's input names (the
-    CLI's flags carry the same names). Raises ``InputError`` naming the first bad one."""
-
-    def value(name: str) -> str:
-        return (raw.get(name) or "").strip()
-
-    verify_url = parse_url("verify-url", value("verify-url")) if value("verify-url") else None
-    if value("verify-expect") and not verify_url:
+    """``SwapOptions`` from values as users write them, keyed by input name; a missing or empty
+    value takes the table's default (except where "" means skip). Raises ``InputError`` naming
+    the first bad one."""
+    values: dict[str, Any] = {}
+    for spec in INPUTS:
+        if spec.parse is None:
+            continue
+        given = raw.get(spec.name)
+        text = given if given is not None and (given.strip() or spec.empty_is_a_value) else spec.default
+        values[spec.name] = spec.parse(spec.name, text)
+    if values["verify-expect"] and not values["verify-url"]:
         raise InputError("verify-expect", "is set but verify-url is not", "set verify-url too, or drop verify-expect")
     return SwapOptions(
-        config_path=parse_config_path("config-path", value("config-path")),
-        upstream=parse_name("upstream", value("upstream") or "app"),
-        slots=Slots(
-            blue=parse_addresses("blue", value("blue")) if value("blue") else (),
-            green=parse_addresses("green", value("green")) if value("green") else (),
-        ),
-        to=parse_slot("to", value("to") or "auto", allow_auto=True),
-        steps=parse_steps("steps", value("steps") or "100"),
-        step_pause=parse_seconds("step-pause", value("step-pause") or "0s"),
-        health_path=parse_http_path("health-path", value("health-path")) if value("health-path") else None,
-        verify_url=verify_url,
-        verify_expect=value("verify-expect") or None,
-        drain_timeout=parse_seconds("drain-timeout", value("drain-timeout") or "30s"),
-        drain_hook=parse_drain_hook("drain-hook", value("drain-hook")),
-        drain_policy=check_drain_policy("drain-policy", value("drain-policy") or "cut"),
-        rollback_on_failure=parse_bool("rollback-on-failure", value("rollback-on-failure") or "true"),
-        dry_run=parse_bool("dry-run", value("dry-run") or "false"),
+        config_path=values["config-path"],
+        upstream=values["upstream"],
+        slots=Slots(blue=values["blue"] or (), green=values["green"] or ()),
+        to=values["to"],
+        steps=values["steps"],
+        step_pause=values["step-pause"],
+        health_path=values["health-path"],
+        verify_url=values["verify-url"],
+        verify_expect=values["verify-expect"],
+        drain_timeout=values["drain-timeout"],
+        drain_hook=values["drain-hook"],
+        drain_policy=values["drain-policy"],
+        rollback_on_failure=values["rollback-on-failure"],
+        dry_run=values["dry-run"],
         template=template,
-        lock_timeout=parse_seconds("lock-timeout", value("lock-timeout") or "120s"),
+        lock_timeout=values["lock-timeout"],
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from .outcome import Phase, Step
 
 
 class Observer(Protocol):
-    def step_started(self, name: str) -> None: ...
+    def step_started(self, step: Step) -> None: ...
     def step_finished(self, step: Step) -> None: ...
     def info(self, message: str) -> None: ...
     def warning(self, message: str) -> None: ...
@@ -22,32 +23,19 @@ class PlainObserver:
     def __init__(self, write: Any = print) -> None:
         self._write = write
 
-    def step_started(self, name: str) -> None:
+    def step_started(self, step: Step) -> None:
         pass
 
     def step_finished(self, step: Step) -> None:
         mark = "ok " if step.ok else "ERR"
         detail = f"  {step.detail}" if step.detail else ""
-        self._write(f"[{mark}] {step.name:<34} {step.duration_ms:>7.0f} ms{detail}")
+        self._write(f"[{mark}] {step.label:<34} {step.duration_ms:>7.0f} ms{detail}")
 
     def info(self, message: str) -> None:
         self._write(f"      {message}")
 
     def warning(self, message: str) -> None:
         self._write(f"[!!!] {message}")
-
-
-@dataclass
-class Step:
-    name: str
-    started_at: float  # unix time
-    duration_ms: float = 0.0
-    ok: bool = True
-    detail: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Timeline:
@@ -61,10 +49,10 @@ class Timeline:
         return (time.perf_counter() - self._t0) * 1000
 
     @contextmanager
-    def step(self, name: str) -> Iterator[Step]:
-        record = Step(name=name, started_at=time.time())
+    def step(self, phase: Phase, *, slot: str | None = None, percent: int | None = None) -> Iterator[Step]:
+        record = Step(phase=phase, started_at=time.time(), slot=slot, percent=percent)
         self.steps.append(record)
-        self.observer.step_started(name)
+        self.observer.step_started(record)
         start = time.perf_counter()
         try:
             yield record
@@ -75,3 +63,9 @@ class Timeline:
         finally:
             record.duration_ms = (time.perf_counter() - start) * 1000
             self.observer.step_finished(record)
+
+    def record(self, step: Step) -> None:
+        """A step timed elsewhere (one of several phases done on the LB in one round trip)."""
+        self.steps.append(step)
+        self.observer.step_started(step)
+        self.observer.step_finished(step)

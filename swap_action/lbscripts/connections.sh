@@ -1,16 +1,31 @@
-#!/bin/sh
-# Established TCP connections from this host to the given host:port servers, and the nginx
-# worker processes that are shutting down. Reads /proc directly: no iproute2 needed.
-# usage: connections.sh HOST:PORT...
-set -u
-for server in "$@"; do
-    host=${server%:*}
-    port=${server##*:}
-    for ip in $(getent ahosts "$host" 2>/dev/null | awk '{ print $1 }' | sort -u); do
-        echo "target $server $ip $port"
+# For the drain: established TCP connections from this host to the old slot's servers, and the
+# nginx workers that are shutting down. Reads /proc: no iproute2, no procps.
+connections() {
+    # connections HOST:PORT... -> target=SERVER IP PORT, tcp=REMOTE (hex), draining=PID
+    for _server in "$@"; do
+        _host=${_server%:*}
+        _port=${_server##*:}
+        for _ip in $(getent ahosts "$_host" 2>/dev/null | awk '{ print $1 }' | sort -u); do
+            field target "$_server $_ip $_port"
+        done
     done
-done
-echo "--- tcp"
-cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "01" { print $3 }'
-echo "--- draining"
-ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $6 == "shutting" { print $1 }'
+    cat "$BG_PROC/net/tcp" "$BG_PROC/net/tcp6" 2>/dev/null | awk '$4 == "01" { print "tcp=" $3 }'
+    for _p in $(nginx_procs); do case "$_p" in *:shutting) field draining "${_p%:*}" ;; esac; done
+}
+
+stop_workers() {
+    # stop_workers PID...: SIGTERM to each, only if it is still an nginx worker shutting down.
+    for _pid in "$@"; do
+        read_title "$_pid"
+        case "$_title" in
+            "nginx: worker process is shutting down"*) kill -TERM "$_pid" 2>/dev/null && field stopped "$_pid" ;;
+            *) field skipped "$_pid" ;;
+        esac
+    done
+}
+
+marker() {
+    # marker SOCKET MAX_SECONDS -> generation= (what the config Nginx serves answers)
+    _g=$(curl -s --fail --max-time "$2" --unix-socket "$1" http://bluegreen-swap/generation | head -c 100)
+    field generation "${_g%%[!A-Za-z0-9_-]*}"
+}

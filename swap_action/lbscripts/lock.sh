@@ -1,43 +1,49 @@
-#!/bin/sh
 # A lock on the LB that two swap runs cannot both hold: mkdir is atomic on every filesystem.
-# usage: lock.sh acquire LOCKDIR OWNER TTL_SECONDS | lock.sh release LOCKDIR OWNER
 # The holder says how long it may need (TTL); a lock is taken over only once its holder's own
 # deadline has passed (a run that died), never because a long canary or drain is still going.
-# acquire prints 'acquired' or 'held_by=<owner> for=<seconds> left=<seconds>' (exit 1).
-set -u
-action=$1
-dir=$2
-owner=$3
-now=$(date +%s)
-case "$action" in
-acquire)
-    ttl=$4
-    if mkdir "$dir" 2>/dev/null; then
-        printf '%s\n' "$owner" > "$dir/owner"
-        echo $((now + ttl)) > "$dir/expires"
-        echo acquired
-        exit 0
+lock_acquire() {
+    # lock_acquire LOCKDIR OWNER TTL_SECONDS -> lock=acquired [stale_from=] | lock=held holder= age_s= left_s=
+    _dir=$1 _owner=$2 _ttl=$3
+    _now=$(date +%s)
+    if mkdir "$_dir" 2>/dev/null; then
+        printf '%s\n' "$_owner" > "$_dir/owner"
+        echo $((_now + _ttl)) > "$_dir/expires"
+        field lock acquired
+        return 0
     fi
-    holder=$(cat "$dir/owner" 2>/dev/null || echo unknown)
-    since=$(stat -c %Y "$dir" 2>/dev/null || echo "$now")
+    if [ ! -d "$_dir" ]; then
+        field lock error
+        field error "cannot create the lock directory $_dir"
+        return 1
+    fi
+    first_line "$_dir/owner"
+    _holder=${_line:-unknown}
+    _since=$(stat -c %Y "$_dir" 2>/dev/null || echo "$_now")
     # No deadline written yet: the holder may be between its mkdir and its write; give it a minute.
-    expires=$(cat "$dir/expires" 2>/dev/null || echo $((since + 60)))
-    if [ "$now" -gt "$expires" ]; then
-        # The holder's deadline passed: it died without releasing. Take the lock over, atomically.
-        if mv "$dir" "$dir.stale.$$" 2>/dev/null && mkdir "$dir" 2>/dev/null; then
-            rm -rf "$dir.stale.$$"
-            printf '%s\n' "$owner" > "$dir/owner"
-            echo $((now + ttl)) > "$dir/expires"
-            echo "acquired stale_from=$holder"
-            exit 0
+    first_line "$_dir/expires"
+    _expires=$_line
+    case "$_expires" in ''|*[!0-9]*) _expires=$((_since + 60)) ;; esac
+    if [ "$_now" -gt "$_expires" ]; then
+        # The holder's deadline passed: it died without releasing. Take the lock over.
+        if mv "$_dir" "$_dir.stale.$$" 2>/dev/null && mkdir "$_dir" 2>/dev/null; then
+            rm -rf "$_dir.stale.$$"
+            printf '%s\n' "$_owner" > "$_dir/owner"
+            echo $((_now + _ttl)) > "$_dir/expires"
+            field lock acquired
+            field stale_from "$_holder"
+            return 0
         fi
     fi
-    echo "held_by=$holder for=$((now - since)) left=$((expires - now))"
-    exit 1
-    ;;
-release)
-    if [ "$(cat "$dir/owner" 2>/dev/null)" = "$owner" ]; then rm -rf "$dir"; fi
-    exit 0
-    ;;
-esac
-exit 2
+    field lock held
+    field holder "$_holder"
+    field age_s $((_now - _since))
+    field left_s $((_expires - _now))
+    return 1
+}
+
+lock_release() {
+    # lock_release LOCKDIR OWNER: only the holder removes it.
+    first_line "$1/owner"
+    if [ -n "$_line" ] && [ "$_line" = "$2" ]; then rm -rf "$1"; fi
+    field released 1
+}

@@ -1,36 +1,46 @@
-#!/bin/sh
-# Read what the engine needs to know about the LB in one round trip (few processes: it runs on
-# every swap, before anything moves).
-# usage: probe.sh MANAGED_FILE
-set -u
-# nginx -V says the version, the main config and the default error log in one call.
-version="missing"
-conf=""
-default_log=""
-build=""
-command -v nginx >/dev/null 2>&1 && build=$(nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
-    { for (i = 1; i <= NF; i++) {
-        if ($i ~ /^--conf-path=/) print "C " substr($i, 13)
-        if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }')
-while read -r key value; do
-    case "$key" in
-        V) version=$value ;;
-        C) conf=$value ;;
-        E) default_log=$value ;;
-    esac
-done <<LINES
-$build
+# What the engine needs to know about the LB, in one round trip with few processes.
+probe() {
+    # probe MANAGED_FILE -> nginx_version= conf= curl= master_pid= error_log=... file=present|missing file:
+    _version="missing" _conf="" _default_log=""
+    if command -v nginx >/dev/null 2>&1; then
+        # nginx -V says the version, the main config and the default error log in one call.
+        _build=$(nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
+            { for (i = 1; i <= NF; i++) {
+                if ($i ~ /^--conf-path=/) print "C " substr($i, 13)
+                if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }')
+        while read -r _k _v; do
+            case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; esac
+        done <<LINES
+$_build
 LINES
-echo "--- nginx"
-echo "$version"
-echo "--- curl"
-command -v curl >/dev/null 2>&1 && echo present || echo missing
-echo "--- master"
-ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "master" { print $1; exit }'
-echo "--- error_log"
-# The main config's own error_log (top level, before any block), then the build's default.
-[ -n "$conf" ] && [ -r "$conf" ] && awk '/^[[:space:]]*(events|http|stream|mail)[[:space:]{]/ { exit }
-    /^[[:space:]]*error_log[[:space:]]/ { gsub(";", "", $2); print $2; exit }' "$conf"
-echo "$default_log"
-echo "--- file"
-if [ -e "$1" ]; then cat "$1"; else echo "__missing__"; fi
+    fi
+    field nginx_version "$_version"
+    field conf "$_conf"
+    command -v curl >/dev/null 2>&1 && field curl present || field curl missing
+    for _p in $(nginx_procs); do case "$_p" in *:master) field master_pid "${_p%:*}" ;; esac; done
+    # The main config's own error_log (top level, before any block), then the build's default.
+    if [ -n "$_conf" ] && [ -r "$_conf" ]; then
+        _log=$(awk '/^[[:space:]]*(events|http|stream|mail)[[:space:]{]/ { exit }
+            /^[[:space:]]*error_log[[:space:]]/ { gsub(";", "", $2); print $2; exit }' "$_conf")
+        [ -n "$_log" ] && field error_log "$_log"
+    fi
+    [ -n "$_default_log" ] && field error_log "$_default_log"
+    if [ -f "$1" ]; then
+        field file present
+        blob_file file "$1"
+    else
+        field file missing
+    fi
+}
+
+begin() {
+    # begin LOCKDIR OWNER TTL MANAGED_FILE: take the lock, settle a run that died, read the state.
+    lock_acquire "$1" "$2" "$3" || return 0
+    # A run that died inside install left MANAGED.before-swap: the install never finished, so no
+    # reload followed and Nginx still serves those bytes. Put them back before reading the state.
+    if [ -e "$4.before-swap" ]; then
+        mv -f "$4.before-swap" "$4" && field recovered restored
+    fi
+    for _c in "${4%/*}/.${4##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
+    probe "$4"
+}

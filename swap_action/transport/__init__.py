@@ -20,6 +20,7 @@ class CommandResult:
     exit_code: int
     stdout: str
     stderr: str
+    raw_stdout: bytes = b""  # stdout as the LB wrote it (the scripts' format counts bytes)
 
     @property
     def ok(self) -> bool:

@@ -161,7 +161,7 @@ class DockerTransport(Transport):
                 f"'{argv[0]}' cannot be run in {self.description}: {err.decode(errors='replace').strip()}",
                 f"install {argv[0]} in the load balancer image",
             )
-        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"), out)
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         return self._run(argv, timeout, stdin)

@@ -31,7 +31,11 @@ class LocalTransport(Transport):
                 f"cannot run '{describe(argv)}': {exc}", "run the action as a user allowed to manage Nginx"
             ) from None
         return CommandResult(
-            tuple(argv), done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+            tuple(argv),
+            done.returncode,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+            done.stdout,
         )
 
     def write_file(self, path: str, data: bytes) -> None:

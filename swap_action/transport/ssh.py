@@ -119,7 +119,7 @@ class SshTransport(Transport):
             raise TransportError(
                 f"'{argv[0]}' is not installed on {self.description}", f"install {argv[0]} on the LB host"
             )
-        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"), out)
 
     def write_file(self, path: str, data: bytes) -> None:
         try:

@@ -1,0 +1,136 @@
+"""The ``LbHost`` interface and the dataclasses its operations return."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Probe:
+    nginx_version: str
+    has_curl: bool
+    master_pid: int | None
+    error_log: str  # "-" when unknown
+    managed_file: str | None  # the file's exact text; None when it does not exist
+
+
+@dataclass(frozen=True)
+class LockState:
+    acquired: bool
+    holder: str = ""  # who holds it (when not acquired), as read from the LB: display only
+    age_s: int | None = None
+    left_s: int | None = None
+    stale_from: str = ""  # a dead holder whose lock was taken over
+
+
+@dataclass(frozen=True)
+class Begun:
+    """``begin``'s answer: the lock, and with it the state."""
+
+    lock: LockState
+    probe: Probe | None = None  # None unless the lock was acquired
+    recovered: bool = False  # a run that died mid-install was settled first
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    url: str
+    status: int  # 0: no answer
+    seconds: float
+    body: str  # the first 2 KiB
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The candidate tested on its own, and the target's health; nothing live changed."""
+
+    test_ok: bool
+    test_output: str
+    health: tuple[HttpAnswer, ...]
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The candidate put in place of the live file and tested there, with the target's health.
+
+    ``applied``: both passed and the candidate is the live file (not yet reloaded); otherwise the
+    old bytes are back in place, byte for byte.
+    """
+
+    applied: bool
+    test_ok: bool
+    test_output: str
+    health: tuple[HttpAnswer, ...]
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """``result``: confirmed, signal_failed, emerg (Nginx refused the config) or timeout."""
+
+    result: str
+    reload_at_ms: int | None = None  # unix time (ms, LB clock) the signal was sent
+    signal_ms: int = 0
+    new_workers_ms: int | None = None
+    old_stopped_ms: int | None = None
+    marker_ms: int | None = None
+    confirmed_ms: int | None = None
+    old_workers: tuple[int, ...] = ()
+    message: str = ""  # the signal's output, or the [emerg] line
+    new_workers: int | None = None  # at a timeout: what was seen
+    old_left: int | None = None
+    marker_ok: bool | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.result == "confirmed"
+
+
+@dataclass(frozen=True)
+class Connections:
+    to_servers: int
+    draining_workers: tuple[int, ...] = field(default_factory=tuple)
+
+
+class LbHost(abc.ABC):
+    """What the engine may do on a load balancer host."""
+
+    description = "load balancer"
+
+    @abc.abstractmethod
+    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun: ...
+
+    @abc.abstractmethod
+    def release(self, lock_dir: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def probe(self, config_path: str) -> Probe: ...
+
+    @abc.abstractmethod
+    def plan(
+        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+    ) -> Planned: ...
+
+    @abc.abstractmethod
+    def install(
+        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+    ) -> Installed: ...
+
+    @abc.abstractmethod
+    def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...
+
+    @abc.abstractmethod
+    def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]: ...
+
+    @abc.abstractmethod
+    def connections(self, servers: Sequence[str]) -> Connections: ...
+
+    @abc.abstractmethod
+    def stop_workers(self, pids: Sequence[int]) -> None: ...
+
+    @abc.abstractmethod
+    def marker_generation(self, socket: str, max_s: float = 2.0) -> str | None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection to the host."""

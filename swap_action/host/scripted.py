@@ -1,0 +1,238 @@
+"""``LbHost`` over a ``Transport``: the shell functions in ``lbscripts/``, one program a round trip.
+
+Each program is ``lib.sh``, the files defining the functions it needs, and a call; user values
+travel as positional arguments (or stdin), never spliced into shell text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from importlib import resources
+
+from ..errors import StateError, TransportError
+from ..transport import CommandResult, Transport
+from . import wire
+from .api import (
+    Begun,
+    Connections,
+    HttpAnswer,
+    Installed,
+    LbHost,
+    LockState,
+    Planned,
+    Probe,
+    ReloadResult,
+)
+
+# The files each function needs (lib.sh always comes first).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "begin": ("lock.sh", "probe.sh"),
+    "lock_release": ("lock.sh",),
+    "probe": ("probe.sh",),
+    "plan": ("http.sh", "install.sh"),
+    "install": ("http.sh", "install.sh"),
+    "reload_confirm": ("reload_confirm.sh",),
+    "http_get": ("http.sh",),
+    "connections": ("connections.sh",),
+    "stop_workers": ("connections.sh",),
+    "marker": ("connections.sh",),
+}
+MAX_FILE_BYTES = 1024 * 1024  # lib.sh's MAX_BLOB: a managed file larger than this is refused
+
+
+@functools.cache
+def program(function: str) -> str:
+    """The shell program that runs ``function`` with the call's arguments."""
+    files = ("lib.sh", *_NEEDS[function])
+    parts = [resources.files("swap_action").joinpath(f"lbscripts/{name}").read_text() for name in files]
+    return "\n".join(parts) + '\n"$@"\n'
+
+
+class ScriptedHost(LbHost):
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.description = transport.description
+
+    def call(self, function: str, *args: str, timeout: float = 60.0, stdin: bytes | None = None) -> wire.Records:
+        """Run one function on the LB; its records, or ``TransportError`` when it did not run."""
+        result = self.transport.run(
+            ["sh", "-c", program(function), "bluegreen-swap", function, *args], timeout=timeout, stdin=stdin
+        )
+        return _records(function, result, self.description)
+
+    # -- the lock and the state -----------------------------------------------------------------
+    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun:
+        records = self.call("begin", lock_dir, owner, str(ttl_s), config_path, timeout=30)
+        lock = LockState(
+            acquired=records.get("lock") == "acquired",
+            holder=wire.printable(records.get("holder")),
+            age_s=records.number("age_s"),
+            left_s=_signed(records.get("left_s")),
+            stale_from=wire.printable(records.get("stale_from")),
+        )
+        if not lock.acquired:
+            if records.get("lock") != "held":
+                raise StateError(
+                    f"cannot create the lock {lock_dir}: {records.get('error') or 'no answer'}",
+                    "check the config directory exists and is writable by the transport's user",
+                )
+            return Begun(lock)
+        return Begun(lock, self._probe(records), recovered=records.get("recovered") == "restored")
+
+    def release(self, lock_dir: str, owner: str) -> None:
+        self.call("lock_release", lock_dir, owner, timeout=30)
+
+    def probe(self, config_path: str) -> Probe:
+        return self._probe(self.call("probe", config_path, timeout=30))
+
+    def _probe(self, records: wire.Records) -> Probe:
+        version = records.get("nginx_version", "missing")
+        if version == "missing":
+            raise TransportError(
+                f"nginx is not installed or not on PATH on {self.description}",
+                "point 'target' at the host or container that runs Nginx",
+            )
+        managed = records.blob_bytes("file") if records.get("file") == "present" else None
+        if managed is not None and len(managed) >= MAX_FILE_BYTES:
+            raise StateError(
+                f"the managed file is {MAX_FILE_BYTES} bytes or more: not an upstream file",
+                "check 'config-path' names the upstream file Nginx includes",
+            )
+        logs = [path for path in records.all("error_log") if path.startswith("/")]
+        return Probe(
+            nginx_version=wire.printable(version),
+            has_curl=records.get("curl") == "present",
+            master_pid=records.number("master_pid"),
+            error_log=logs[0] if logs else "-",
+            managed_file=None if managed is None else managed.decode(errors="replace"),
+        )
+
+    # -- candidates -------------------------------------------------------------------------------
+    def plan(self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float) -> Planned:
+        records = self.call(
+            "plan", config_path, generation, f"{max_s:g}", *health_urls,
+            timeout=max_s * max(len(health_urls), 1) + 60, stdin=text.encode(),
+        )  # fmt: skip
+        _staged(records, config_path)
+        return Planned(records.get("test_exit") == "0", records.blob("test_output"), _answers(records))
+
+    def install(
+        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+    ) -> Installed:
+        records = self.call(
+            "install", config_path, generation, f"{max_s:g}", *health_urls,
+            timeout=max_s * max(len(health_urls), 1) + 60, stdin=text.encode(),
+        )  # fmt: skip
+        _staged(records, config_path)
+        return Installed(
+            applied=records.get("applied") == "1",
+            test_ok=records.get("test_exit") == "0",
+            test_output=records.blob("test_output"),
+            health=_answers(records),
+        )
+
+    # -- reloading --------------------------------------------------------------------------------
+    def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
+        records = self.call(
+            "reload_confirm", generation, socket, str(int(timeout_s * 1000)), error_log, timeout=timeout_s + 30
+        )
+        marker = records.get("marker_ok")
+        return ReloadResult(
+            result=records.get("result") or "unknown",
+            reload_at_ms=records.number("reload_at_ms"),
+            signal_ms=records.number("signal_ms") or 0,
+            new_workers_ms=records.number("new_workers_ms"),
+            old_stopped_ms=records.number("old_stopped_ms"),
+            marker_ms=records.number("marker_ms"),
+            confirmed_ms=records.number("confirmed_ms"),
+            old_workers=tuple(int(p) for p in records.get("old_workers").split() if wire.to_int(p) is not None),
+            message=records.blob("signal_output") or records.blob("emerg"),
+            new_workers=records.number("new_workers"),
+            old_left=records.number("old_left"),
+            marker_ok=None if not marker else marker == "1",
+        )
+
+    # -- requests and the drain ---------------------------------------------------------------------
+    def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]:
+        records = self.call("http_get", method, f"{max_s:g}", *urls, timeout=max_s * len(urls) + 30)
+        return list(_answers(records))
+
+    def connections(self, servers: Sequence[str]) -> Connections:
+        records = self.call("connections", *servers, timeout=30)
+        targets: set[str] = set()
+        for line in records.all("target"):
+            parts = line.split()
+            if len(parts) == 3 and wire.to_int(parts[2]) is not None:
+                try:
+                    targets.add(proc_address(parts[1], int(parts[2])))
+                except ValueError:
+                    continue
+        tcp = [remote.strip().upper() for remote in records.all("tcp")]
+        draining = tuple(pid for pid in (wire.to_int(p) for p in records.all("draining")) if pid is not None)
+        return Connections(sum(1 for remote in tcp if remote in targets), draining)
+
+    def stop_workers(self, pids: Sequence[int]) -> None:
+        if pids:
+            self.call("stop_workers", *(str(pid) for pid in pids), timeout=30)
+
+    def marker_generation(self, socket: str, max_s: float = 2.0) -> str | None:
+        answer = self.call("marker", socket, f"{max_s:g}", timeout=max_s + 10).get("generation").strip()
+        return wire.printable(answer, 100) or None
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _records(function: str, result: CommandResult, where: str) -> wire.Records:
+    try:
+        records = wire.parse(result.raw_stdout or result.stdout.encode())
+    except wire.WireError as exc:
+        raise TransportError(
+            f"'{function}' on {where} answered in an unexpected form ({exc}); stderr: {result.stderr.strip()[:300]}",
+            "the LB host needs a POSIX sh with coreutils (head, wc, mktemp, date), awk and curl",
+        ) from None
+    if not result.ok and not records.fields:
+        raise TransportError(
+            f"'{function}' failed on {where} (exit {result.exit_code}): {result.output[:300]}",
+            "the LB host needs a POSIX sh with coreutils (head, wc, mktemp, date), awk and curl",
+        )
+    return records
+
+
+def _staged(records: wire.Records, config_path: str) -> None:
+    if records.has("error") or not records.has("test_exit"):
+        raise StateError(
+            f"cannot stage the candidate next to {config_path}: {records.get('error') or 'no answer'}",
+            "check the directory exists and the transport's user may write it",
+        )
+
+
+def _answers(records: wire.Records) -> tuple[HttpAnswer, ...]:
+    answers = []
+    for group in records.groups("url"):
+        code, _, seconds = group.get("answer", "000 0").partition(" ")
+        try:
+            took = float(seconds)
+        except ValueError:
+            took = 0.0
+        answers.append(HttpAnswer(group.get("url"), wire.to_int(code) or 0, took, group.blob("body").rstrip("\n")))
+    return tuple(answers)
+
+
+def _signed(text: str) -> int | None:
+    text = text.strip()
+    return -value if text.startswith("-") and (value := wire.to_int(text[1:])) is not None else wire.to_int(text)
+
+
+def proc_address(ip: str, port: int) -> str:
+    """An address as /proc/net/tcp{,6} writes it: little-endian hex words, then the port."""
+    import ipaddress
+
+    address = ipaddress.ip_address(ip)
+    packed = address.packed
+    if address.version == 4:
+        text = packed[::-1].hex().upper()
+    else:
+        text = "".join(packed[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
+    return f"{text}:{port:04X}"

@@ -1,0 +1,93 @@
+# Writing candidates and putting them live. The live file is only ever replaced by rename, so
+# it is never half-written; on any failure the original bytes are put back by rename.
+candidate_path() { _cand="${1%/*}/.${1##*/}.candidate-$2"; }
+
+nginx_test() {
+    # nginx_test [ARGS...]: nginx -t, its output into $_out, exit status returned.
+    # (-q: only problems are printed, so a pass prints nothing to carry back.)
+    _out=$(nginx -t "$@" 2>&1)
+}
+
+test_isolated() {
+    # test_isolated CANDIDATE: test a candidate on its own in a throw-away main config.
+    _tdir=$(mktemp -d) || return 20
+    cat > "$_tdir/nginx.conf" <<CONF
+pid $_tdir/nginx.pid;
+events {}
+http {
+    include $1;
+}
+CONF
+    # -e (nginx >= 1.19.5) keeps the test from touching the default error log; older builds lack it.
+    if nginx_test -q -e stderr -c "$_tdir/nginx.conf"; then _rc=0; else _rc=$?; fi
+    case "$_out" in *'invalid option: "e"'*) if nginx_test -q -c "$_tdir/nginx.conf"; then _rc=0; else _rc=$?; fi ;; esac
+    rm -rf "$_tdir"
+    return "$_rc"
+}
+
+gate_start() {
+    # gate_start MAX_SECONDS URL...: health-check in the background, into a private directory.
+    _gt=$(mktemp -d) || return 20
+    _gate_pid=""
+    [ "$#" -gt 1 ] || return 0
+    ( _codes="$_gt/codes" _hb="$_gt/body"; http_get GET "$@" > "$_gt/out" 2>/dev/null ) &
+    _gate_pid=$!
+}
+
+gate_finish() {
+    # Prints the gate's answers; returns 1 when any answered other than 2xx.
+    [ -n "$_gate_pid" ] && wait "$_gate_pid"
+    _healthy=0
+    if [ -e "$_gt/out" ]; then
+        cat "$_gt/out"
+        # Statuses from curl's own report (a file of their own): a body can never pass or fail the gate.
+        while read -r _code; do case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac; done < "$_gt/codes"
+    fi
+    rm -rf "$_gt"
+    return "$_healthy"
+}
+
+plan() {
+    # plan LIVE GENERATION MAX_SECONDS [URL...] (candidate on stdin): test it on its own and
+    # health-check the target at the same time. Nothing live changes; the candidate is removed.
+    candidate_path "$1" "$2"
+    shift 2
+    cat > "$_cand" || { field error "cannot write $_cand"; return 0; }
+    gate_start "$@"
+    if test_isolated "$_cand"; then _rc=0; else _rc=$?; fi
+    rm -f "$_cand"
+    field test_exit "$_rc"
+    blob test_output "$_out"
+    gate_finish || true
+}
+
+install() {
+    # install LIVE GENERATION MAX_SECONDS [URL...] (candidate on stdin): health-check the target
+    # while the candidate takes the live file's place and the whole config is tested with
+    # nginx -t. Both good: the old bytes are kept as LIVE.previous (applied=1). Either bad: the
+    # old bytes are put back (applied=0). Nothing is reloaded here.
+    _live=$1
+    candidate_path "$1" "$2"
+    shift 2
+    gate_start "$@"
+    # The file's owner and mode stay the live file's: the candidate starts as a copy of it.
+    [ -e "$_live" ] && cp -p "$_live" "$_cand" 2>/dev/null
+    cat > "$_cand" || { field error "cannot write $_cand"; gate_finish >/dev/null; return 0; }
+    _had=0
+    if [ -e "$_live" ]; then
+        cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; gate_finish >/dev/null; return 0; }
+        _had=1
+    fi
+    mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; gate_finish >/dev/null; return 0; }
+    if nginx_test -q; then _rc=0; else _rc=$?; fi
+    if gate_finish; then _healthy=1; else _healthy=0; fi
+    field test_exit "$_rc"
+    [ "$_rc" -eq 0 ] || blob test_output "$_out"
+    if [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
+        [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
+        field applied 1
+    else
+        if [ "$_had" = 1 ]; then mv -f "$_live.before-swap" "$_live"; else rm -f "$_live"; fi
+        field applied 0
+    fi
+}

@@ -1,0 +1,68 @@
+# Shared by every LB operation; each program sent to the LB is this file, the files defining
+# the functions it needs, and a call. POSIX sh only (dash, busybox ash), no procps needed.
+#
+# The one output format, parsed in one place (swap_action/host/wire.py):
+#   NAME=VALUE        a field; VALUE is the rest of the line (names may repeat)
+#   NAME:LENGTH       a blob: exactly LENGTH bytes follow, then a newline
+# Text read on the LB (files, HTTP bodies, nginx output) only ever travels as a blob, so it can
+# never forge a field.
+set -u
+BG_PROC=${BG_PROC:-/proc}
+MAX_BLOB=1048576
+
+# field NAME VALUE: VALUE must be one line (callers read untrusted text with 'read', one line).
+# No process is started for a field: every fork on the LB delays the swap.
+field() { printf '%s=%s\n' "$1" "$2"; }
+
+blob_file() {
+    # blob_file NAME FILE [MAX_BYTES]: the file's first MAX_BYTES bytes (default 1 MiB) as a blob.
+    _max=${3:-$MAX_BLOB}
+    _size=$(wc -c < "$2")
+    _size=$((_size + 0))
+    if [ "$_size" -gt "$_max" ]; then
+        printf '%s:%s\n' "$1" "$_max"
+        head -c "$_max" "$2"
+    else
+        printf '%s:%s\n' "$1" "$_size"
+        cat "$2"
+    fi
+    printf '\n'
+}
+
+blob() {
+    _bt=$(mktemp) || return 1
+    printf '%s' "$2" > "$_bt"
+    blob_file "$1" "$_bt"
+    rm -f "$_bt"
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+first_line() {
+    # first_line FILE: its first line (at most 200 bytes) into $_line, or "" (builtin read).
+    _line=""
+    [ -r "$1" ] && read -r _line < "$1" 2>/dev/null
+    while [ "${#_line}" -gt 200 ]; do _line=${_line%?}; done
+    return 0
+}
+
+nginx_procs() {
+    # 'PID:ROLE' per nginx process, ROLE master, worker (accepting) or shutting (an old worker),
+    # from process titles in /proc read with the shell's builtin read: no ps, no fork per process.
+    for _d in "$BG_PROC"/[0-9]*; do
+        _t=""
+        [ -r "$_d/cmdline" ] && read -r _t < "$_d/cmdline" 2>/dev/null
+        case "$_t" in
+            "nginx: master process"*) echo "${_d##*/}:master" ;;
+            "nginx: worker process") echo "${_d##*/}:worker" ;;
+            "nginx: worker process is shutting down"*) echo "${_d##*/}:shutting" ;;
+        esac
+    done
+}
+
+read_title() {
+    # read_title PID: the process's title into $_title (builtin read: no fork).
+    _title=""
+    [ -r "$BG_PROC/$1/cmdline" ] && read -r _title < "$BG_PROC/$1/cmdline" 2>/dev/null
+    return 0
+}

@@ -1,0 +1,206 @@
+"""What a run did, as types: its phases, each step it took, and one outcome.
+
+Every face (the action's outputs, the CLI's text and ``--json``, the step summary, the
+simulation's report.json and HTML) reads these fields; none re-derives meaning from text.
+
+Words used with one meaning each:
+
+- *rollback*: swapping back to the slot that was live before the last swap (a command of its own);
+- *restore*: putting the previous bytes of the managed file back after a failed step;
+- *generation*: the id of one rendered config, answered by its marker server once Nginx serves it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import SwapError
+
+
+class Phase(enum.StrEnum):
+    """The phases of a swap, in the order they run (verify/pause repeat per canary step)."""
+
+    LOCK = "lock"
+    PROBE = "probe"
+    GATE = "gate"
+    RENDER = "render"
+    TEST = "test"
+    APPLY = "apply"
+    RELOAD_CONFIRM = "reload-confirm"
+    VERIFY = "verify"
+    PAUSE = "pause"
+    DRAIN = "drain"
+    RESTORE = "restore"
+
+
+@dataclass
+class Step:
+    """One phase of one canary step: what ran, on which slot, at which percentage, how long."""
+
+    phase: Phase
+    started_at: float  # unix time
+    slot: str | None = None  # the slot the step moves traffic to (drain: the slot drained)
+    percent: int | None = None  # that slot's share of traffic after the step
+    duration_ms: float = 0.0
+    ok: bool = True
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """For people only (logs, tables): never parsed back."""
+        if self.percent is not None and self.slot:
+            return f"{self.phase.value} ({self.percent}% to {self.slot})"
+        if self.slot:
+            return f"{self.phase.value} ({self.slot})"
+        return self.phase.value
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = self.phase.value
+        data["label"] = self.label
+        return data
+
+
+@dataclass(frozen=True)
+class Reload:
+    """One confirmed reload: the LB's own timings (ms after the signal, LB clock)."""
+
+    generation: str
+    slot: str  # the slot this reload moved traffic to
+    percent: int  # its share after the reload
+    started_at: float  # unix time (runner clock) the reload step started
+    reload_at_ms: int | None = None  # unix time (ms, LB clock) the signal was sent
+    signal_ms: int = 0
+    new_workers_ms: int | None = None
+    old_stopped_ms: int | None = None
+    marker_ms: int | None = None
+    confirmed_ms: int | None = None
+    old_workers: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["old_workers"] = list(self.old_workers)
+        return data
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    title: str
+    cause: str
+    fix: str
+    detail: str = ""
+
+    @classmethod
+    def of(cls, error: SwapError) -> ErrorInfo:
+        return cls(type(error).__name__, error.title, error.cause, error.fix, error.detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DrainOutcome:
+    outcome: str  # "complete", "cut" or "timeout"
+    duration_ms: float
+    connections_left: int
+    workers_left: int
+    hook: tuple[tuple[str, int], ...] = ()  # (url, status) of each drain hook call
+
+    def summary(self) -> str:
+        hook = f"; drain hook answered {', '.join(str(status) for _, status in self.hook)}" if self.hook else ""
+        if self.outcome == "complete":
+            return f"drained in {self.duration_ms:.0f} ms: no connection left to the old slot, old workers gone{hook}"
+        action = "stopped them" if self.outcome == "cut" else "left them running"
+        return (
+            f"drain deadline reached after {self.duration_ms:.0f} ms with {self.connections_left} connection(s) "
+            f"and {self.workers_left} old worker(s) left: {action}{hook}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ms, 1),
+            "connections_left": self.connections_left,
+            "workers_left": self.workers_left,
+            "hook": [{"url": url, "status": status} for url, status in self.hook],
+        }
+
+
+class Result(enum.StrEnum):
+    SWAPPED = "swapped"
+    UNCHANGED = "unchanged"
+    PLANNED = "planned"
+    FAILED = "failed"
+    RESTORED = "restored"  # failed, and the previous config was put back and confirmed
+
+
+@dataclass
+class Outcome:
+    """The one outcome of a run, computed by the engine on every path.
+
+    ``changed`` means traffic changed: a slot other than the one live at the start is serving at
+    the end (a failed step whose config was restored, a plan, or a no-op: false).
+    """
+
+    result: Result = Result.UNCHANGED
+    changed: bool = False
+    active: str | None = None  # live at the end (None: unknown)
+    previous: str | None = None  # live at the start
+    target: str | None = None
+    restored: bool = False
+    error: ErrorInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def state_sentence(self) -> str:
+        """What the LB is left with, in one sentence (for failures)."""
+        if self.restored:
+            return f"The previous config was restored: {self.active or 'unknown'} is live again."
+        if self.changed:
+            return f"Not restored: the new config stays live ({self.active or 'unknown'} is live)."
+        return "Nothing was changed for traffic on the load balancer."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": self.result.value,
+            "changed": self.changed,
+            "active": self.active,
+            "previous": self.previous,
+            "target": self.target,
+            "restored": self.restored,
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+
+@dataclass
+class SwapReport:
+    """Everything a run recorded: the outcome, its steps, reloads, drain and the config diff."""
+
+    outcome: Outcome = field(default_factory=Outcome)
+    dry_run: bool = False
+    started_at: float = 0.0
+    duration_ms: float = 0.0
+    confirmed_at: float | None = None  # unix time the final switch was confirmed live
+    config_diff: str = ""
+    steps: list[Step] = field(default_factory=list)
+    reloads: list[Reload] = field(default_factory=list)
+    drain: DrainOutcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.to_dict(),
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 1),
+            "confirmed_at": self.confirmed_at,
+            "config_diff": self.config_diff,
+            "steps": [step.to_dict() for step in self.steps],
+            "reloads": [reload.to_dict() for reload in self.reloads],
+            "drain": self.drain.to_dict() if self.drain else None,
+        }

@@ -1,0 +1,483 @@
+"""One swap run: the deploy sequence as small phase methods, in the order they run::
+
+    lock -> probe -> (per canary step: render -> gate + test + apply -> reload-confirm -> verify
+         -> pause) -> drain                       ... and on a failure after an apply: restore
+
+Each phase records a ``Step`` (phase, slot, percent). The outcome is computed once, in
+``finish``, from what is live at the end, on every path (done, nothing to do, refused, failed and
+restored, failed and not restored).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+import time
+
+from . import drain as drain_phase
+from .errors import (
+    ConfigTestError,
+    HealthCheckError,
+    InputError,
+    LockError,
+    ReloadError,
+    RestoreError,
+    StateError,
+    SwapError,
+    TransportError,
+    VerificationError,
+)
+from .host import HttpAnswer, LbHost, Probe, ReloadResult
+from .inputs import Slots, SwapOptions, other
+from .nginx import candidate_error, emerg_line, hint_for
+from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
+from .timeline import Observer, Timeline
+from .upstream import State, marker_socket, new_generation, parse_state, render, weights_for_step
+
+LOCK_POLL_SECONDS = 0.5
+LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confirmations, drain)
+HEALTH_TIMEOUT_SECONDS = 5.0
+VERIFY_REQUESTS = 5
+VERIFY_TIMEOUT_SECONDS = 5.0
+
+
+class Run:
+    def __init__(self, host: LbHost, options: SwapOptions, observer: Observer, *, rollback: bool = False) -> None:
+        self.host = host
+        self.options = options
+        self.observer = observer
+        self.rollback_mode = rollback
+        self.timeline = Timeline(observer)
+        self.report = SwapReport(started_at=self.timeline.started_at, dry_run=options.dry_run)
+        self.report.steps = self.timeline.steps
+        self.owner = _owner()
+        self.lock_dir = f"{options.config_path}.lock"
+        self.locked = False
+        self.probe_result: Probe | None = None
+        self.state: State | None = None
+        self.slots = options.slots
+        self.target = ""
+        self.original: str | None = None  # the managed file's bytes before this run
+        self.current = ""  # what the managed file holds now, as this run knows it
+        self.rendered = ""  # the last candidate rendered
+        self.applied = False  # a candidate of this run replaced the live file
+        self.signalled_percent: int | None = None  # the target's share in the last reloaded config
+        self.restored = False
+        self.old_workers: set[int] = set()
+
+    # -- the sequence ------------------------------------------------------------------------------
+    def execute(self) -> SwapReport:
+        error: SwapError | None = None
+        try:
+            self.lock()
+            self.probe()
+            if self.nothing_to_do():
+                return self.report
+            for index, percent in enumerate(self.options.steps):
+                text, generation = self.render(percent)
+                if self.options.dry_run:
+                    self.plan(text, generation, percent)
+                    return self.report
+                self.install(text, generation, percent, gate=index == 0)
+                self.reload_confirm(generation, percent)
+                self.verify(percent)
+                self.pause(index, percent)
+            self.report.config_diff = _diff(self.original or "", self.current, self.options.config_path)
+            self.drain()
+        except SwapError as exc:
+            error = exc
+            self.report.config_diff = _diff(self.original or "", self.rendered, self.options.config_path)
+            if self.applied and self.options.rollback_on_failure:
+                self.restore()
+            raise
+        finally:
+            self.release()
+            self.finish(error)
+        return self.report
+
+    # -- phases ------------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Wait for the lock (two runs never interleave); with it, the live state in the same trip."""
+        with self.timeline.step(Phase.LOCK) as step:
+            deadline = time.monotonic() + self.options.lock_timeout
+            announced = False
+            while True:
+                begun = self.host.begin(self.options.config_path, self.lock_dir, self.owner, _lock_ttl(self.options))
+                if begun.lock.acquired and begun.probe is not None:
+                    break
+                holder = f"held by {begun.lock.holder or 'unknown'} for {begun.lock.age_s}s, {begun.lock.left_s}s left"
+                if not announced:
+                    self.observer.info(f"waiting for the lock: {holder}")
+                    announced = True
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"another swap holds the lock on this load balancer ({holder})",
+                        f"wait for it to finish; a run that died is taken over once its own deadline passes "
+                        f"('left' above), or remove {self.lock_dir} if you are sure no swap runs",
+                    )
+                time.sleep(LOCK_POLL_SECONDS)
+            self.locked = True
+            self.probe_result = begun.probe
+            if begun.lock.stale_from:
+                step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
+            if begun.recovered:
+                self.observer.warning(
+                    f"a previous run died while applying; {self.options.config_path} was put back "
+                    "to the bytes Nginx serves"
+                )
+
+    def probe(self) -> None:
+        """Understand what ``lock`` read: Nginx, curl, the managed file, the target."""
+        with self.timeline.step(Phase.PROBE) as step:
+            probe = self.probe_result
+            assert probe is not None
+            if not probe.has_curl:
+                raise TransportError(
+                    f"curl is not installed on {self.host.description}",
+                    "install curl on the LB host: health checks and the live confirmation run from there",
+                )
+            self.original = probe.managed_file
+            self.current = probe.managed_file or ""
+            self.state = parse_state(probe.managed_file) if probe.managed_file else None
+            self.slots, self.target = self._resolve()
+            step.slot = self.target
+            live = self.state.live if self.state and self.state.live else "unknown"
+            step.detail = f"{probe.nginx_version}; live: {live}; target: {self.target}"
+
+    def nothing_to_do(self) -> bool:
+        state = self.state
+        if state and state.live == self.target and state.weights.get(self.target) == 100 and state.slots == self.slots:
+            self.observer.info(f"{self.target} is already live with these servers: nothing to change")
+            return True
+        return False
+
+    def render(self, percent: int) -> tuple[str, str]:
+        with self.timeline.step(Phase.RENDER, slot=self.target, percent=percent):
+            generation = new_generation()
+            text = render(
+                upstream=self.options.upstream,
+                slots=self.slots,
+                weights=weights_for_step(self.target, percent),
+                generation=generation,
+                previous=other(self.target),
+                template=self.options.template,
+            )
+            self.rendered = text
+            return text, generation
+
+    def plan(self, text: str, generation: str, percent: int) -> None:
+        """Dry run: the target's health and the candidate tested on its own; nothing live changes."""
+        started = time.time()
+        urls = self._health_urls()
+        planned = self.host.plan(self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
+        took = (time.time() - started) * 1000
+        self.report.config_diff = _diff(self.current, text, self.options.config_path)
+        if urls:
+            unhealthy = self._gate_step(planned.health, urls, percent, started, took)
+            if unhealthy:
+                # A plan is often made before the new version is deployed: say so, change nothing.
+                self.observer.warning(f"{unhealthy.cause} (a real swap would stop here)")
+        self._test_step(planned.test_ok, planned.test_output, percent, started, took, in_place=False)
+
+    def install(self, text: str, generation: str, percent: int, *, gate: bool) -> None:
+        """Gate, test and apply in one round trip: the candidate replaces the live file only when the
+        target is healthy (first step) and Nginx accepts the whole config; else nothing changed."""
+        started = time.time()
+        urls = self._health_urls() if gate else []
+        installed = self.host.install(self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
+        took = (time.time() - started) * 1000  # one round trip for the three phases
+        if urls:
+            unhealthy = self._gate_step(installed.health, urls, percent, started, took)
+            if unhealthy:
+                raise unhealthy
+        self._test_step(installed.test_ok, installed.test_output, percent, started, took, in_place=True)
+        if not installed.applied:  # the LB said neither was bad, yet did not apply: never guess
+            raise StateError(
+                f"{self.options.config_path} was not replaced", "read the LB's answer above; nothing was changed"
+            )
+        self.applied = True
+        self.current = text
+        step = Step(Phase.APPLY, started, self.target, percent, duration_ms=took)
+        step.detail = f"{self.options.config_path} replaced (previous bytes kept as .previous)"
+        self.timeline.record(step)
+
+    def reload_confirm(self, generation: str, percent: int) -> None:
+        with self.timeline.step(Phase.RELOAD_CONFIRM, slot=self.target, percent=percent) as step:
+            assert self.probe_result is not None
+            result = self.host.reload_and_confirm(
+                generation, marker_socket(self.options.upstream), self.probe_result.error_log,
+                self.options.confirm_timeout,
+            )  # fmt: skip
+            if result.result not in ("signal_failed",):
+                self.signalled_percent = percent  # the config may be live from here on
+            self.old_workers.update(result.old_workers)
+            step.data = {"generation": generation, "reload": result.result}
+            if not result.confirmed:
+                raise _reload_error(result, self.options.confirm_timeout)
+            step.detail = _reload_detail(result)
+            self.report.reloads.append(_reload_record(result, generation, self.target, percent, step.started_at))
+            self.report.confirmed_at = (
+                (result.reload_at_ms + result.confirmed_ms) / 1000
+                if result.reload_at_ms is not None and result.confirmed_ms is not None
+                else time.time()
+            )
+
+    def verify(self, percent: int) -> None:
+        url = self.options.verify_url
+        if not url:
+            return
+        with self.timeline.step(Phase.VERIFY, slot=self.target, percent=percent) as step:
+            answers = self.host.http("GET", [url] * VERIFY_REQUESTS, VERIFY_TIMEOUT_SECONDS)
+            for answer in answers:
+                self._check_verify(answer, final=percent == 100)
+            if len(answers) != VERIFY_REQUESTS:
+                raise VerificationError(f"{url}: no answer from the LB", "check verify-url is reachable from the LB")
+            step.detail = f"{len(answers)} x {url}: {', '.join(str(a.status) for a in answers)}"
+
+    def pause(self, index: int, percent: int) -> None:
+        if self.options.step_pause and index < len(self.options.steps) - 1:
+            with self.timeline.step(Phase.PAUSE, slot=self.target, percent=percent):
+                time.sleep(self.options.step_pause)
+
+    def drain(self) -> None:
+        old_slot = other(self.target)
+        with self.timeline.step(Phase.DRAIN, slot=old_slot) as step:
+            result = drain_phase.drain(
+                self.host,
+                self.slots.servers(old_slot),
+                self.old_workers,
+                timeout=self.options.drain_timeout,
+                policy=self.options.drain_policy,
+                hook=self.options.drain_hook,
+            )
+            self.report.drain = result
+            step.detail = result.summary()
+            if result.outcome != "complete":
+                self.observer.warning(result.summary())
+
+    def restore(self) -> None:
+        """Put the managed file's previous bytes back and prove Nginx serves them again."""
+        with self.timeline.step(Phase.RESTORE, slot=self.state.live if self.state else None) as step:
+            try:
+                if self.original is None:
+                    raise RestoreError(
+                        f"there was no {self.options.config_path} before this swap to go back to",
+                        "write the upstream file by hand and reload nginx",
+                    )
+                state = self.state
+                # The original bytes go back exactly; their own marker proves they are live again.
+                if state is not None and state.generation != "unknown" and state.generation in self.original:
+                    generation, marker = state.generation, marker_socket(self.options.upstream)
+                else:
+                    generation, marker = new_generation(), "-"
+                installed = self.host.install(self.options.config_path, self.original, generation, [], 0)
+                if not installed.applied:
+                    raise RestoreError(
+                        "nginx -t refused the previous config: " + emerg_line(installed.test_output),
+                        "fix the config by hand",
+                    )
+                self.current = self.original
+                if self.signalled_percent is not None:
+                    result = self.host.reload_and_confirm(generation, marker, "-", self.options.confirm_timeout)
+                    if not result.confirmed:
+                        raise _reload_error(result, self.options.confirm_timeout)
+                self.restored = True
+                step.detail = f"{self.state.live if self.state else 'the previous config'} is live again"
+            except SwapError as exc:
+                raise RestoreError(
+                    f"restoring the previous config failed too: {exc.cause}",
+                    f"restore {self.options.config_path}.previous by hand and reload nginx. {exc.fix}",
+                ) from exc
+
+    def release(self) -> None:
+        if not self.locked:
+            return
+        try:
+            self.host.release(self.lock_dir, self.owner)
+        except SwapError as exc:  # never hide the run's own outcome behind this
+            self.observer.warning(f"could not release the lock {self.lock_dir}: {exc.cause}")
+
+    def finish(self, error: SwapError | None) -> None:
+        """The one outcome, from what is live at the end."""
+        previous = self.state.live if self.state else None
+        changed = self.signalled_percent is not None and not self.restored
+        if changed:
+            assert self.signalled_percent is not None
+            active: str | None = self.target if self.signalled_percent >= 50 else other(self.target)
+        else:
+            active = previous
+        if error is not None:
+            result = Result.RESTORED if self.restored else Result.FAILED
+        elif self.options.dry_run:
+            result = Result.PLANNED if self.report.config_diff else Result.UNCHANGED
+        else:
+            result = Result.SWAPPED if changed else Result.UNCHANGED
+        self.report.outcome = Outcome(
+            result=result,
+            changed=changed,
+            active=active,
+            previous=previous,
+            target=self.target or None,
+            restored=self.restored,
+            error=ErrorInfo.of(error) if error is not None else None,
+        )
+        self.report.duration_ms = self.timeline.elapsed_ms()
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _resolve(self) -> tuple[Slots, str]:
+        state, slots = self.state, self.options.slots
+        if not slots.blue and not slots.green:
+            if state is None or not (state.blue or state.green):
+                raise InputError(
+                    "blue", "no servers given and none recorded in the managed file", "pass blue and green"
+                )
+            slots = state.slots
+        elif state is not None and not (slots.blue and slots.green):
+            # Only one slot given: the other keeps the servers the managed file records.
+            slots = Slots(blue=slots.blue or state.blue, green=slots.green or state.green)
+        if self.rollback_mode:
+            if state is None or state.previous is None:
+                raise StateError(
+                    "the managed file records no previous slot to go back to", "swap with an explicit 'to'"
+                )
+            target = state.previous
+        elif self.options.to != "auto":
+            target = self.options.to
+        elif state is None or state.live is None:
+            raise InputError(
+                "to",
+                "'auto' needs to know which slot is live, and the managed file does not say",
+                "pass to: blue or to: green for the first swap",
+            )
+        else:
+            target = other(state.live)
+        if not slots.servers(target):
+            # Without this the health gate passes on zero servers and every server renders 'down'.
+            raise InputError(target, f"the target slot {target} has no servers", f"pass {target}: host:port,...")
+        return slots, target
+
+    def _health_urls(self) -> list[str]:
+        path = self.options.health_path
+        return [f"http://{server}{path}" for server in self.slots.servers(self.target)] if path else []
+
+    def _gate_step(
+        self, answers: tuple[HttpAnswer, ...], urls: list[str], percent: int, started: float, took: float
+    ) -> HealthCheckError | None:
+        step = Step(Phase.GATE, started, self.target, percent, duration_ms=took)
+        step.data = {"answers": [{"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers]}
+        step.detail = ", ".join(f"{a.url} {a.status or 'no answer'}" for a in answers)
+        bad = [a for a in answers if not 200 <= a.status < 300]
+        missing = [url for url in urls if url not in {a.url for a in answers}]
+        unhealthy = None
+        if bad or missing:
+            step.ok = self.options.dry_run
+            unhealthy = HealthCheckError(
+                f"{self.target} is not healthy: "
+                + ", ".join(
+                    [f"{a.url} answered {a.status or 'nothing'}" for a in bad] + [f"{u} not checked" for u in missing]
+                ),
+                f"fix or redeploy {self.target} before swapping; no traffic was moved",
+            )
+        self.timeline.record(step)
+        return unhealthy
+
+    def _test_step(self, ok: bool, output: str, percent: int, started: float, took: float, *, in_place: bool) -> None:
+        step = Step(Phase.TEST, started, self.target, percent, duration_ms=took, ok=ok)
+        step.detail = "nginx -t: the whole config with the candidate" if in_place else "nginx -t: the candidate alone"
+        if not ok:
+            step.detail = emerg_line(output)
+        self.timeline.record(step)
+        if ok:
+            return
+        error: ConfigTestError = candidate_error(output)
+        if in_place:
+            error.fix = hint_for(output) + " The live file was put back unchanged."
+        raise error
+
+    def _check_verify(self, answer: HttpAnswer, *, final: bool) -> None:
+        expect = (self.options.verify_expect or "").strip()
+        if expect.isdigit() and len(expect) == 3:
+            ok = answer.status == int(expect)
+        else:
+            ok = 200 <= answer.status < 400 and (not final or not expect or expect in answer.body)
+        if not ok:
+            seen = answer.body.strip().splitlines()[0][:120] if answer.body.strip() else ""
+            raise VerificationError(
+                f"{self.options.verify_url} answered {answer.status or 'nothing'}"
+                + (f" with '{seen}'" if seen else "")
+                + (f", expected '{expect}'" if expect else ", expected a 2xx/3xx status"),
+                "the new slot does not serve what it should: check its deployment",
+            )
+
+
+def _owner() -> str:
+    run = os.environ.get("GITHUB_RUN_ID")
+    where = f"github-run-{run}" if run else f"{socket.gethostname()}-{os.getpid()}"
+    return f"{where}-{time.time_ns()}"
+
+
+def _lock_ttl(options: SwapOptions) -> int:
+    """The longest this run may hold the lock: every step's pause and confirmation, the drain, a margin."""
+    steps = len(options.steps)
+    worst = (
+        steps * (options.confirm_timeout + VERIFY_TIMEOUT_SECONDS * VERIFY_REQUESTS) + (steps - 1) * options.step_pause
+    )
+    return int(worst + options.drain_timeout + LOCK_MARGIN_SECONDS)
+
+
+def _diff(old: str, new: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (live)",
+            tofile=f"{path} (new)",
+        )
+    )
+
+
+def _reload_error(result: ReloadResult, timeout: float) -> ReloadError:
+    if result.result == "signal_failed":
+        return ReloadError(
+            f"the reload signal failed: {result.message.strip()}",
+            "check that the Nginx master runs and its pid file is where nginx.conf says",
+        )
+    if result.result == "emerg":
+        return ReloadError(
+            "Nginx refused the new config after the reload signal: " + result.message.strip(),
+            hint_for(result.message) + " Nginx kept serving the old config.",
+        )
+    return ReloadError(
+        f"the new config was not live after {timeout:.1f}s (new workers: {_known(result.new_workers)}, "
+        f"old workers still accepting: {_known(result.old_left)}, marker answering: "
+        f"{'yes' if result.marker_ok else 'no' if result.marker_ok is not None else '?'})",
+        "Nginx may have refused the reload silently (e.g. a listen port in use): read its error log",
+    )
+
+
+def _known(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _reload_detail(result: ReloadResult) -> str:
+    return (
+        f"signal {result.signal_ms} ms, new workers +{_known(result.new_workers_ms)} ms, "
+        f"old workers stopped accepting +{_known(result.old_stopped_ms)} ms, marker +{_known(result.marker_ms)} ms"
+    )
+
+
+def _reload_record(result: ReloadResult, generation: str, slot: str, percent: int, started_at: float) -> Reload:
+    return Reload(
+        generation=generation,
+        slot=slot,
+        percent=percent,
+        started_at=started_at,
+        reload_at_ms=result.reload_at_ms,
+        signal_ms=result.signal_ms,
+        new_workers_ms=result.new_workers_ms,
+        old_stopped_ms=result.old_stopped_ms,
+        marker_ms=result.marker_ms,
+        confirmed_ms=result.confirmed_ms,
+        old_workers=result.old_workers,
+    )
