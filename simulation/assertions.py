@@ -1,36 +1,47 @@
 """What a correct swap means, checked against the records, each with its evidence.
 
-Failed request (the definition the pass/fail uses): a request whose final outcome under its
-client model is a transport error, no response, a status >= 500, or a body that ended early.
-The models counted for pass/fail are ``keepalive`` (real-client behaviour: one retry of an
-idempotent request whose reused connection the server closed, RFC 9112 section 9.3.1) and
-``fresh`` (a new connection per request). The strict count (every error on a reused connection,
-before any retry) is reported beside it: it is not zero with Nginx, whose old workers close idle
-keep-alive connections at a reload, and a client that retries nothing would see those errors.
+``FAILED_REQUEST`` is the definition of a failed request the pass/fail uses; the report shows
+it as the description of ``zero_failed_requests`` (a constant: no docstring is parsed).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swap_action.inputs import other
+from swap_action.outcome import Phase
 
 from .records import RequestRecord, WebSocketRecord
-from .scenario import RunResult, SwapRun
 
+if TYPE_CHECKING:
+    from .scenario import RunResult, SwapRun
+
+FAILED_REQUEST = (
+    "Failed request (the definition the pass/fail uses): a request whose final outcome under its "
+    "client model is a transport error, no response, a status >= 500, or a body that ended early. "
+    "The models counted for pass/fail are keepalive (real-client behaviour: one retry of an "
+    "idempotent request whose reused connection the server closed, RFC 9112 section 9.3.1) and "
+    "fresh (a new connection per request). The strict count (every error on a reused connection, "
+    "before any retry) is reported beside it: it is not zero with Nginx, whose old workers close "
+    "idle keep-alive connections at a reload, and a client that retries nothing would see those errors."
+)
 WS_MAX_GAP_S = 1.0
 EXAMPLES = 5
 
 
 @dataclass
 class Check:
+    """One assertion's verdict. ``evidence`` is for people and junit (shown as JSON, never read back);
+    ``description`` says what the assertion's terms mean (set from a constant)."""
+
     name: str
     title: str
     passed: bool
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,8 +49,39 @@ class Check:
             "title": self.title,
             "passed": self.passed,
             "summary": self.summary,
+            "description": self.description,
             "evidence": self.evidence,
         }
+
+
+@dataclass(frozen=True)
+class FailedRequests:
+    """The steady requests by client model, and those that failed (pass/fail) or the strict count."""
+
+    total: int
+    keepalive_total: int
+    fresh_total: int
+    keepalive: list[RequestRecord]
+    fresh: list[RequestRecord]
+    strict: list[RequestRecord]
+
+    @property
+    def failed(self) -> int:
+        return len(self.keepalive) + len(self.fresh)
+
+
+def failed_requests(requests: list[RequestRecord]) -> FailedRequests:
+    steady = [r for r in requests if r.kind == "steady"]
+    keepalive = [r for r in steady if r.model == "keepalive"]
+    fresh = [r for r in steady if r.model == "fresh"]
+    return FailedRequests(
+        total=len(steady),
+        keepalive_total=len(keepalive),
+        fresh_total=len(fresh),
+        keepalive=[r for r in keepalive if r.failed],
+        fresh=[r for r in fresh if r.failed],
+        strict=[r for r in keepalive if r.strict_error is not None or r.failed],
+    )
 
 
 def evaluate(result: RunResult) -> list[Check]:
@@ -87,27 +129,23 @@ def swaps_completed(result: RunResult) -> Check:
 
 
 def zero_failed_requests(result: RunResult) -> Check:
-    steady = [r for r in result.requests if r.kind == "steady"]
-    by_model = {model: [r for r in steady if r.model == model] for model in ("keepalive", "fresh")}
-    failed = {model: [r for r in rs if r.failed] for model, rs in by_model.items()}
-    strict = [r for r in by_model["keepalive"] if r.strict_error is not None or r.failed]
-    total_failed = sum(len(v) for v in failed.values())
+    counts = failed_requests(result.requests)
     return Check(
         "zero_failed_requests",
         "zero failed requests (keep-alive clients with one retry, and fresh connections)",
-        total_failed == 0 and len(steady) > 0,
-        f"{total_failed} failed of {len(steady)} (keep-alive {len(failed['keepalive'])}/{len(by_model['keepalive'])}, "
-        f"fresh {len(failed['fresh'])}/{len(by_model['fresh'])}); strict count {len(strict)}",
+        counts.failed == 0 and counts.total > 0,
+        f"{counts.failed} failed of {counts.total} (keep-alive {len(counts.keepalive)}/{counts.keepalive_total}, "
+        f"fresh {len(counts.fresh)}/{counts.fresh_total}); strict count {len(counts.strict)}",
         {
-            "requests": len(steady),
-            "failed": total_failed,
-            "failed_keepalive": len(failed["keepalive"]),
-            "failed_fresh": len(failed["fresh"]),
-            "strict_failed": len(strict),
-            "examples": _examples(failed["keepalive"] + failed["fresh"]),
-            "strict_examples": _examples(strict),
-            "definition": __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "",
+            "requests": counts.total,
+            "failed": counts.failed,
+            "failed_keepalive": len(counts.keepalive),
+            "failed_fresh": len(counts.fresh),
+            "strict_failed": len(counts.strict),
+            "examples": _examples(counts.keepalive + counts.fresh),
+            "strict_examples": _examples(counts.strict),
         },
+        FAILED_REQUEST,
     )
 
 
@@ -189,8 +227,8 @@ def websockets_drained(result: RunResult) -> Check:
         return Check("websockets_drained", "WebSockets drained cleanly", True, "not exercised (no WebSockets)", {})
     old = other(swap.target) if swap else "blue"
     first = [w for w in result.websockets if w.generation == 1]
-    on_old = [w for w in first if w.slot == old]
-    graceful = scenario.drain_policy == "graceful"
+    on_old = websockets_on_old(result)
+    graceful = scenario.hook_closes_websockets  # else they stay open until the deadline ends them
     drain_start = _drain_start(swap)
     deadline = drain_start + scenario.drain_timeout if drain_start else None
     problems: list[str] = []
@@ -232,14 +270,22 @@ def websockets_drained(result: RunResult) -> Check:
             "echoes": [f"{w.echoes_ok}/{w.echoes_sent}" for w in on_old],
             "held_s": [round((w.closed_at or 0) - w.opened_at, 2) for w in on_old],
             "policy": scenario.drain_policy,
+            "hook_closes_websockets": graceful,
         },
     )
+
+
+def websockets_on_old(result: RunResult) -> list[WebSocketRecord]:
+    """The WebSockets opened before the first confirmed switch on the slot it left."""
+    swap, _confirmed = _first_confirm(result)
+    old = other(swap.target) if swap else "blue"
+    return [w for w in result.websockets if w.generation == 1 and w.slot == old]
 
 
 def _drain_start(swap: SwapRun | None) -> float | None:
     if swap and swap.report:
         for step in swap.report.steps:
-            if step.name.startswith("drain"):
+            if step.phase == Phase.DRAIN:
                 return step.started_at
     return None
 
@@ -249,7 +295,8 @@ def drain_finished(result: RunResult) -> Check:
     drains = [s.report.drain for s in result.swaps if s.report and s.report.drain]
     shutting = [w for w in result.lb_workers_after if "shutting down" in w]
     complete = [d for d in drains if d.outcome == "complete" and d.duration_ms <= timeout * 1000]
-    allowed_cut = result.scenario.drain_policy == "cut"
+    # Without a hook, what is left at the deadline is cut by design; with one, the drain must complete.
+    allowed_cut = result.scenario.drain_policy == "cut" and not result.scenario.hook_closes_websockets
     ok = (
         bool(drains)
         and len(drains) == len(result.swaps)
@@ -285,11 +332,3 @@ def traffic_on_new_slot(result: RunResult) -> Check:
         f"{share:.1f}% of {len(after)} requests after the swap on {last.target} ({dict(slots)})",
         {"requests_after": len(after), "by_slot": dict(slots)},
     )
-
-
-def websockets_summary(records: list[WebSocketRecord]) -> dict[str, Any]:
-    return {
-        "opened": len([w for w in records if w.generation == 1]),
-        "reconnections": len([w for w in records if w.generation > 1]),
-        "close_codes": dict(Counter(str(w.close_code) for w in records)),
-    }

@@ -5,8 +5,9 @@
         assert_swap_correct(result)
 
 ``swap_simulation`` runs a scenario (keyword arguments override ``Scenario`` fields) and returns a
-``SimulationOutcome`` (the records, the checks and the report data). ``assert_swap_correct`` fails
-with every failing assertion, its evidence, the LB's error log and the rendered upstream file.
+``SimulationOutcome`` (the records, the checks and the typed report; ``data`` is report.json's
+dict). ``assert_swap_correct`` fails with every failing assertion, its evidence, the LB's error
+log and the rendered upstream file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from .assertions import Check, evaluate
-from .report import build, write
+from .report import RunReport, build, write
 from .scenario import RunResult, Scenario, run
 
 
@@ -28,7 +29,12 @@ from .scenario import RunResult, Scenario, run
 class SimulationOutcome:
     result: RunResult
     checks: list[Check]
-    data: dict[str, Any]
+    report: RunReport
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The report as report.json has it."""
+        return self.report.to_dict()
 
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
@@ -41,8 +47,8 @@ class SimulationOutcome:
 def simulate(scenario: Scenario, report_dir: Path | None = None) -> SimulationOutcome:
     result = run(scenario, progress=lambda _line: None)
     checks = evaluate(result)
-    data = write(report_dir, result, checks) if report_dir else build(result, checks)
-    return SimulationOutcome(result, checks, data)
+    report = write(report_dir, result, checks) if report_dir else build(result, checks)
+    return SimulationOutcome(result, checks, report)
 
 
 def explain(outcome: SimulationOutcome, names: Iterable[str] | None = None) -> str:

@@ -1,16 +1,17 @@
-"""The HTML report, from hand-made report data: the timeline SVG has the bars and markers the data
-calls for, hostile text is escaped, and the page renders for the runs that go wrong (no swap, a
-swap without a report, no WebSockets, no long requests) and for big ones (20 swaps, 60 s)."""
+"""The HTML report, from hand-made typed report data: the timeline SVG has the bars and markers the
+data calls for, hostile text is escaped, and the page renders for the runs that go wrong (no swap,
+a swap without a report, no WebSockets, no long requests) and for big ones (20 swaps, 60 s)."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
-from typing import Any
 
 import pytest
 
+from simulation.assertions import Check
 from simulation.html import Marker as ChartMarker
 from simulation.html import (
     build_chart,
@@ -18,12 +19,24 @@ from simulation.html import (
     headline,
     nice_ceiling,
     nice_step,
-    parse_weight,
     place_labels,
     render_html,
     ticks,
     weight_changes,
 )
+from simulation.records import WebSocketRecord
+from simulation.report import (
+    Bucket,
+    Latency,
+    LongRequest,
+    LongRequests,
+    Requests,
+    RunReport,
+    Swap,
+    Timings,
+    WebSockets,
+)
+from swap_action.outcome import DrainOutcome, ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
 
 T0 = 1_700_000_000.0
 HOSTILE = '<script>alert("x")</script>'
@@ -38,161 +51,148 @@ def _swap(
     error: str | None = None,
     with_report: bool = True,
     drain_s: float = 1.0,
-) -> dict[str, Any]:
-    """A swap as report.build writes it, ``start`` seconds after traffic start."""
+) -> Swap:
+    """A swap as report.build makes it, ``start`` seconds after traffic start."""
     at = T0 + start
     previous = "blue" if target == "green" else "green"
-    timeline: list[dict[str, Any]] = [
-        {"name": "lock", "started_at": at, "duration_ms": 20.0, "ok": True, "detail": "", "data": {}},
-        {"name": f"health gate ({target})", "started_at": at + 0.02, "duration_ms": 30.0, "ok": True, "detail": ""},
+    timeline = [
+        Step(Phase.LOCK, at, duration_ms=20.0),
+        Step(Phase.GATE, at + 0.02, slot=target, duration_ms=30.0),
     ]
     reloads = []
     t = at + 0.05
     for percent in steps:
-        label = f"{percent}% to {target}"
-        timeline.append({"name": f"reload + confirm ({label})", "started_at": t, "duration_ms": 200.0, "ok": True})
+        timeline.append(Step(Phase.RELOAD_CONFIRM, t, slot=target, percent=percent, duration_ms=200.0))
         reloads.append(
-            {
-                "step": label,
-                "generation": f"g{index}-{percent}",
-                "at": t,
-                "reload_ms": 10,
-                "reload_at_ms": int((t + 0.01) * 1000),
-                "new_workers_ms": 12,
-                "old_stopped_ms": 150,
-                "marker_ms": 80,
-                "confirmed_ms": 150,
-                "old_workers": [10, 11],
-            }
+            Reload(
+                generation=f"g{index}-{percent}",
+                slot=target,
+                percent=percent,
+                started_at=t,
+                reload_at_ms=int((t + 0.01) * 1000),
+                signal_ms=10,
+                new_workers_ms=12,
+                old_stopped_ms=150,
+                marker_ms=80,
+                confirmed_ms=150,
+                old_workers=(10, 11),
+            )
         )
         t += 0.3
-    confirmed = reloads[-1]["reload_at_ms"] / 1000 + 0.15
-    timeline.append(
-        {"name": f"drain ({previous})", "started_at": t, "duration_ms": drain_s * 1000, "ok": True, "detail": "done"}
-    )
+    confirmed = (reloads[-1].reload_at_ms or 0) / 1000 + 0.15
+    timeline.append(Step(Phase.DRAIN, t, slot=previous, duration_ms=drain_s * 1000, detail="done"))
     end = t + drain_s
-    report = {
-        "changed": True,
-        "active_slot": target,
-        "previous_slot": previous,
-        "target_slot": target,
-        "duration_ms": (end - at) * 1000,
-        "rolled_back": False,
-        "dry_run": False,
-        "started_at": at,
-        "confirmed_at": confirmed,
-        "reloads": reloads,
-        "drain": {"outcome": "complete", "duration_ms": drain_s * 1000, "connections_left": 0, "workers_left": 0},
-        "steps": timeline,
-        "error": None,
-        "config_diff": "--- a\n+++ b\n-server blue:8080;\n+server blue:8080 down;",
-    }
-    return {
-        "target": target,
-        "error": error,
-        "started_at": at,
-        "ended_at": end if with_report else at + 0.2,
-        "duration_ms": round((end - at) * 1000, 1),
-        "confirm_ms": round((confirmed - at) * 1000, 1) if with_report and not error else None,
-        "report": report if with_report else None,
-    }
+    report = SwapReport(
+        outcome=Outcome(
+            result=Result.FAILED if error else Result.SWAPPED,
+            changed=True,
+            active=target,
+            previous=previous,
+            target=target,
+        ),
+        started_at=at,
+        duration_ms=(end - at) * 1000,
+        confirmed_at=None if error else confirmed,
+        config_diff="--- a\n+++ b\n-server blue:8080;\n+server blue:8080 down;",
+        steps=timeline,
+        reloads=reloads,
+        drain=DrainOutcome("complete", drain_s * 1000, 0, 0),
+    )
+    return Swap(target, error, at, end if with_report else at + 0.2, report if with_report else None)
 
 
-def _buckets(seconds: float, *, errors_at: tuple[int, ...] = (), switch_at: float = 1e9) -> list[dict[str, int]]:
+def _buckets(seconds: float, *, errors_at: tuple[int, ...] = (), switch_at: float = 1e9) -> list[Bucket]:
     rows = []
     for i in range(int(seconds * 10) + 1):
-        slot = "green" if i / 10 >= switch_at else "blue"
-        row = {"blue": 0, "green": 0, "error": 0}
-        row[slot] = 40
-        if i in errors_at:
-            row["error"] = 1
-        rows.append(row)
+        green = i / 10 >= switch_at
+        rows.append(Bucket(0 if green else 40, 40 if green else 0, 1 if i in errors_at else 0))
     return rows
+
+
+def _ws(id: int, generation: int, opened: float, slot: str, closed: float | None) -> WebSocketRecord:
+    return WebSocketRecord(id, generation, opened, slot, f"{slot}:8080", closed_at=closed)
 
 
 def _data(
     *,
     seconds: float = 6.0,
-    swaps: list[dict[str, Any]] | None = None,
-    websockets: list[dict[str, Any]] | None = None,
-    long_records: list[dict[str, Any]] | None = None,
+    swaps: list[Swap] | None = None,
+    websockets: list[WebSocketRecord] | None = None,
+    long_records: list[LongRequest] | None = None,
     passed: bool = True,
     diagnostics: dict[str, str] | None = None,
     failed: int = 0,
-) -> dict[str, Any]:
+) -> RunReport:
     swaps = [_swap(1, 2.0, "green")] if swaps is None else swaps
     websockets = (
         [
-            {"id": 1, "generation": 1, "opened_at": T0 + 0.1, "slot": "blue", "closed_at": T0 + 3.6},
-            {"id": 1, "generation": 2, "opened_at": T0 + 3.61, "slot": "green", "closed_at": T0 + seconds},
-            {"id": 2, "generation": 1, "opened_at": T0 + 0.1, "slot": "blue", "closed_at": T0 + 4.0},
+            _ws(1, 1, T0 + 0.1, "blue", T0 + 3.6),
+            _ws(1, 2, T0 + 3.61, "green", T0 + seconds),
+            _ws(2, 1, T0 + 0.1, "blue", T0 + 4.0),
         ]
         if websockets is None
         else websockets
     )
     codes = {(1, 1): 1001, (1, 2): 1000, (2, 1): 1006}
     for w in websockets:
-        w.setdefault("close_code", codes.get((w["id"], w["generation"]), 1001))
-        w.setdefault("closed_by", "server")
-        w.setdefault("max_gap_s", 0.2)
-    long_records = (
-        [{"start": T0 + 1.0, "end": T0 + 6.0, "slot": "blue", "complete": True, "bytes": 5000}]
-        if long_records is None
-        else long_records
-    )
-    return {
-        "passed": passed,
-        "assertions": [
-            {
-                "name": "zero_failed_requests",
-                "title": "zero failed requests",
-                "passed": failed == 0,
-                "summary": f"{failed} failed of 2400",
-                "evidence": {"failed": failed, "definition": "Failed request: a transport error or a 5xx."},
-            },
-            {
-                "name": "websockets_drained",
-                "title": "WebSockets drained cleanly",
-                "passed": passed,
-                "summary": "close codes {'1001': 1, '1006': 1}",
-                "evidence": {"problems": ["ws#2 ended with 1006"]},
-            },
+        w.close_code = codes.get((w.id, w.generation), 1001)
+        w.closed_by = "server"
+        w.max_gap_s = 0.2
+    long_records = [LongRequest(T0 + 1.0, T0 + 6.0, "blue", True, 5000)] if long_records is None else long_records
+    return RunReport(
+        passed=passed,
+        assertions=[
+            Check(
+                "zero_failed_requests",
+                "zero failed requests",
+                failed == 0,
+                f"{failed} failed of 2400",
+                {"failed": failed},
+                "Failed request: a transport error or a 5xx.",
+            ),
+            Check(
+                "websockets_drained",
+                "WebSockets drained cleanly",
+                passed,
+                "close codes {'1001': 1, '1006': 1}",
+                {"problems": ["ws#2 ended with 1006"]},
+            ),
         ],
-        "client_model": "Keep-alive clients retry once.",
-        "requests": {
-            "total": 2400,
-            "failed": failed,
-            "failed_keepalive": failed,
-            "failed_fresh": 0,
-            "strict_failed": 3,
-            "by_slot": {"blue": 800, "green": 1600},
-            "by_slot_before_switch": {"blue": 800},
-            "by_slot_after_switch": {"green": 1600},
-            "rate_rps": 400.0,
-            "latency_ms": {"p50": 1.0, "p99": 18.0, "p99_during_swap": 20.0},
-        },
-        "long_requests": {
-            "total": len(long_records),
-            "completed": len([r for r in long_records if r["complete"]]),
-            "by_slot": {"blue": len(long_records)},
-            "durations_s": [round(r["end"] - r["start"], 2) for r in long_records],
-            "records": long_records,
-        },
-        "websockets": {
-            "opened": len([w for w in websockets if w["generation"] == 1]),
-            "reconnections": len([w for w in websockets if w["generation"] > 1]),
-            "close_codes": {"1001": 1, "1006": 1},
-            "held_through_swap": 1,
-            "records": websockets,
-        },
-        "swaps": swaps,
-        "timings": {"environment_startup_s": 1.4, "wall_s": 10.0, "traffic_s": seconds},
-        "scenario": {"rate": 400.0, "steps": [100]},
-        "traffic_started_at": T0,
-        "traffic_ended_at": T0 + seconds,
-        "slot_addresses": {"blue": "172.29.0.2:8080", "green": "172.29.0.3:8080"},
-        "diagnostics": diagnostics or {},
-    }
+        client_model="Keep-alive clients retry once.",
+        requests=Requests(
+            total=2400,
+            failed=failed,
+            failed_keepalive=failed,
+            failed_fresh=0,
+            strict_failed=3,
+            by_slot={"blue": 800, "green": 1600},
+            by_slot_before_switch={"blue": 800},
+            by_slot_after_switch={"green": 1600},
+            rate_rps=400.0,
+            latency_ms=Latency(1.0, 18.0, 20.0),
+        ),
+        long_requests=LongRequests(
+            total=len(long_records),
+            completed=len([r for r in long_records if r.complete]),
+            by_slot={"blue": len(long_records)},
+            durations_s=[round(r.end - r.start, 2) for r in long_records],
+            records=long_records,
+        ),
+        websockets=WebSockets(
+            opened=len([w for w in websockets if w.generation == 1]),
+            reconnections=len([w for w in websockets if w.generation > 1]),
+            close_codes={"1001": 1, "1006": 1},
+            held_through_swap=1,
+            records=websockets,
+        ),
+        swaps=swaps,
+        timings=Timings(1.4, 10.0, seconds),
+        scenario={"rate": 400.0, "steps": [100]},
+        traffic_started_at=T0,
+        traffic_ended_at=T0 + seconds,
+        slot_addresses={"blue": "172.29.0.2:8080", "green": "172.29.0.3:8080"},
+        diagnostics=diagnostics or {},
+    )
 
 
 def _svg(html: str) -> str:
@@ -241,13 +241,13 @@ def _check_well_formed(html: str) -> _WellFormed:
 
 def test_timeline_has_a_column_per_nonempty_bucket_and_the_swap_markers() -> None:
     buckets = _buckets(6.0, errors_at=(25,), switch_at=2.4)
-    buckets[10] = {"blue": 0, "green": 0, "error": 0}  # an empty bucket draws nothing
+    buckets[10] = Bucket()  # an empty bucket draws nothing
     html = render_html(_data(), buckets)
     svg = _svg(html)
-    nonempty = sum(1 for b in buckets if any(b.values()))
+    nonempty = sum(1 for b in buckets if b.total)
     assert svg.count("<g><title>") == nonempty
-    assert _count(svg, "bar blue") == sum(1 for b in buckets if b["blue"])
-    assert _count(svg, "bar green") == sum(1 for b in buckets if b["green"])
+    assert _count(svg, "bar blue") == sum(1 for b in buckets if b.blue)
+    assert _count(svg, "bar green") == sum(1 for b in buckets if b.green)
     assert _count(svg, "bar error") == 1
     assert _count(svg, "errmark") == 1  # the lone failure is marked in its own strip too
     # One swap: its start, one reload, the confirmation and the drain's end.
@@ -264,8 +264,8 @@ def test_timeline_has_a_column_per_nonempty_bucket_and_the_swap_markers() -> Non
 
 
 def test_one_failed_request_is_visible_even_among_thousands() -> None:
-    buckets = [{"blue": 4000, "green": 0, "error": 0} for _ in range(60)]
-    buckets[30]["error"] = 1
+    buckets = [Bucket(blue=4000) for _ in range(60)]
+    buckets[30] = Bucket(blue=4000, error=1)
     chart = build_chart(_data(), buckets)
     errors = [r for col in chart.columns for r in col.rects if r.cls == "bar error"]
     assert len(errors) == 1 and errors[0].h >= 3.0
@@ -286,13 +286,15 @@ def test_every_bar_and_marker_stays_inside_the_plot() -> None:
 
 def test_hostile_text_is_escaped() -> None:
     swap = _swap(1, 2.0, "green", error=f"ReloadError: {HOSTILE}")
-    swap["report"]["steps"][0]["detail"] = HOSTILE
-    swap["report"]["error"] = {"type": "ReloadError", "cause": HOSTILE, "fix": HOSTILE}
+    assert swap.report
+    swap.report.steps[0].detail = HOSTILE
+    swap.report.outcome.error = ErrorInfo("ReloadError", HOSTILE, HOSTILE, HOSTILE)
     data = _data(swaps=[swap], passed=False, diagnostics={"nginx_error_log": HOSTILE, HOSTILE: "x"})
-    data["assertions"][0]["summary"] = HOSTILE
-    data["assertions"][0]["evidence"]["examples"] = [{"error": HOSTILE}]
-    data["client_model"] = HOSTILE
-    data["websockets"]["records"][0]["error"] = HOSTILE
+    data.assertions[0].summary = HOSTILE
+    data.assertions[0].description = HOSTILE
+    data.assertions[0].evidence["examples"] = [{"error": HOSTILE}]
+    data = replace(data, client_model=HOSTILE)
+    data.websockets.records[0].error = HOSTILE
     html = render_html(data, _buckets(6.0))
     assert "<script" not in html
     assert "&lt;script&gt;" in html
@@ -331,7 +333,7 @@ def test_edge_cases_render(case: str) -> None:
     elif case == "no_buckets":
         data, buckets = _data(), []
     else:  # keys missing altogether: the page still says what it can
-        data = {"passed": False, "assertions": [], "swaps": [{"target": "green", "report": None, "error": "x"}]}
+        data = RunReport(passed=False, swaps=[Swap("green", "x")])
     html = render_html(data, buckets)
     svg = _svg(html)
     _check_well_formed(html)
@@ -351,18 +353,14 @@ def test_edge_cases_render(case: str) -> None:
 
 def test_long_requests_without_records_fall_back_to_durations() -> None:
     data = _data()
-    del data["long_requests"]["records"]
+    data = replace(data, long_requests=replace(data.long_requests, records=[]))
     svg = _svg(render_html(data, _buckets(6.0)))
     assert 'class="long ' not in svg and "timing is not in report.json" in svg
 
 
 def test_twenty_swaps_over_sixty_seconds() -> None:
     swaps = [_swap(i, 2.0 + (i - 1) * 2.9, "green" if i % 2 else "blue") for i in range(1, 21)]
-    ws = [
-        {"id": n, "generation": g, "opened_at": T0 + 0.1 + g * 2.9, "slot": "blue", "closed_at": T0 + 3 + g * 2.9}
-        for n in range(1, 6)
-        for g in range(1, 21)
-    ]
+    ws = [_ws(n, g, T0 + 0.1 + g * 2.9, "blue", T0 + 3 + g * 2.9) for n in range(1, 6) for g in range(1, 21)]
     buckets = _buckets(60.0)
     assert len(buckets) >= 600
     html = render_html(_data(seconds=60.0, swaps=swaps, websockets=ws), buckets)
@@ -390,14 +388,16 @@ def test_helpers() -> None:
     assert nice_step(60.0) == 5.0
     assert ticks(6.05)[-1] == 6.0 and ticks(6.05)[0] == 0.0
     assert nice_ceiling(41) == 50 and nice_ceiling(100) == 100 and nice_ceiling(0) == 1
-    assert parse_weight("10% to green") == (10, "green") and parse_weight("rollback") is None
+    canary = weight_changes(_data(swaps=[_swap(1, 2.0, "green", steps=(10, 50, 100))]))
+    assert [green for _t, green in canary] == [0, 10, 50, 100]
     assert error_kind("HealthCheckError: blue answered 503") == "HealthCheckError" and error_kind("boom") == ""
     assert headline(_data(swaps=[]))[-1] == "no swap ran"
 
 
 def test_a_swap_that_reports_no_reload_leaves_the_weights_unknown() -> None:
     swap = _swap(1, 2.0, "green")
-    swap["report"]["reloads"] = []  # a hand-rolled swap that only claims success
+    assert swap.report
+    swap.report.reloads.clear()  # a hand-rolled swap that only claims success
     data = _data(swaps=[swap])
     assert weight_changes(data) == [(0.0, 0), (pytest.approx(2.0), None)]
     chart = build_chart(data, _buckets(6.0))
@@ -406,14 +406,16 @@ def test_a_swap_that_reports_no_reload_leaves_the_weights_unknown() -> None:
 
 def test_a_drain_cut_at_the_deadline_stands_out() -> None:
     swap = _swap(1, 2.0, "green")
-    swap["report"]["drain"]["outcome"] = "cut"
+    assert swap.report and swap.report.drain
+    swap.report.drain = replace(swap.report.drain, outcome="cut")
     svg = _svg(render_html(_data(swaps=[swap]), _buckets(6.0)))
     assert _count(svg, "mk drain bad") == 1 and "drain cut at deadline" in svg
 
 
 def test_non_finite_numbers_do_not_break_the_picture() -> None:
     data = _data()
-    data["traffic_ended_at"] = float("inf")
-    data["swaps"][0]["report"]["steps"][0]["duration_ms"] = float("nan")
+    data = replace(data, traffic_ended_at=float("inf"))
+    assert data.swaps[0].report
+    data.swaps[0].report.steps[0].duration_ms = float("nan")
     html = render_html(data, _buckets(6.0))
     assert "nan" not in _svg(html).lower().replace("nanos", "")

@@ -1,0 +1,84 @@
+"""The report's files (``report.json``, ``junit.xml``, ``report.html``) and the terminal summary."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..assertions import Check
+from .build import build, histogram
+from .model import RunReport
+
+if TYPE_CHECKING:
+    from ..scenario import RunResult
+
+
+def write(report_dir: Path, result: RunResult, checks: list[Check]) -> RunReport:
+    from ..html import render_html
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = build(result, checks)
+    (report_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    (report_dir / "junit.xml").write_bytes(junit(checks, result.wall_s))
+    buckets = histogram(result.requests, result.traffic_started_at, result.traffic_ended_at)
+    (report_dir / "report.html").write_text(render_html(report, buckets))
+    return report
+
+
+def junit(checks: list[Check], wall_s: float) -> bytes:
+    suite = ET.Element(
+        "testsuite",
+        name="bluegreen-simulation",
+        tests=str(len(checks)),
+        failures=str(sum(not c.passed for c in checks)),
+        time=f"{wall_s:.2f}",
+    )
+    for check in checks:
+        case = ET.SubElement(suite, "testcase", classname="simulation", name=check.name)
+        if not check.passed:
+            failure = ET.SubElement(case, "failure", message=check.summary)
+            failure.text = json.dumps(check.evidence, indent=2, default=str)
+        else:
+            ET.SubElement(case, "system-out").text = check.summary
+    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
+
+
+def summary_lines(report: RunReport) -> list[str]:
+    req, long, ws = report.requests, report.long_requests, report.websockets
+    lines = [
+        "",
+        f"RESULT: {'PASSED' if report.passed else 'FAILED'}",
+        f"  total requests            {req.total}  ({req.rate_rps} req/s)",
+        f"  failed requests           {req.failed}  (keep-alive {req.failed_keepalive}, fresh {req.failed_fresh}); "
+        f"strict count {req.strict_failed}",
+        f"  per slot before switch    {req.by_slot_before_switch}",
+        f"  per slot after switch     {req.by_slot_after_switch}",
+        f"  long requests completed   {long.completed}/{long.total} {long.by_slot}",
+        f"  WebSockets held through   {ws.held_through_swap}/{ws.opened} "
+        f"(close codes {ws.close_codes}, {ws.reconnections} reconnected)",
+        f"  latency p50/p99           {req.latency_ms.p50} / {req.latency_ms.p99} ms "
+        f"(p99 during swaps {req.latency_ms.p99_during_swap} ms)",
+    ]
+    for index, swap in enumerate(report.swaps, 1):
+        drain = swap.report.drain if swap.report else None
+        drained = f"drain {drain.outcome} in {round(drain.duration_ms)} ms" if drain else "drain - in 0 ms"
+        lines.append(
+            f"  swap {index} -> {swap.target:<5}         confirmed live after {swap.confirm_ms} ms; "
+            f"total {swap.duration_ms} ms; {drained}"
+        )
+        for reload in swap.report.reloads if swap.report else []:
+            lines.append(
+                f"      reload ({reload.slot} at {reload.percent}%): signal {reload.signal_ms} ms, "
+                f"new workers +{reload.new_workers_ms} ms, old stopped accepting +{reload.old_stopped_ms} ms, "
+                f"marker +{reload.marker_ms} ms"
+            )
+    timings = report.timings
+    lines.append(f"  timings                   environment {timings.environment_startup_s} s, wall {timings.wall_s} s")
+    lines.append("")
+    for check in report.assertions:
+        lines.append(f"  [{'PASS' if check.passed else 'FAIL'}] {check.name}: {check.summary}")
+    lines.append("")
+    lines.append("  client model: " + report.client_model)
+    return lines
