@@ -111,7 +111,6 @@ def render(
     generation: str,
     previous: str | None,
     template: str | None = None,
-    template_name: str = "template",
 ) -> str:
     """Render the whole managed file; raise ``InputError`` for a template that does not render."""
     live = max(weights, key=lambda slot: weights[slot]) if weights else None
@@ -137,15 +136,15 @@ def render(
         body = _compile(source).render(**context)
     except jinja2.UndefinedError as exc:
         raise InputError(
-            template_name,
+            "template",
             f"the template uses an undefined variable ({exc.message})",
             "use only the variables the engine provides: " + ", ".join(sorted(context)),
         ) from None
     except jinja2.TemplateError as exc:
-        raise InputError(template_name, f"the template does not render: {exc}", "fix the jinja2 syntax") from None
+        raise InputError("template", f"the template does not render: {exc}", "fix the jinja2 syntax") from None
     if f"upstream {upstream}" not in body:
         raise InputError(
-            template_name,
+            "template",
             f"the rendered template defines no 'upstream {upstream}' block",
             "render an upstream named {{ upstream }} with its servers from {{ servers }}",
         )

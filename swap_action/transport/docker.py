@@ -80,6 +80,20 @@ class _Session:
         out, _, err = head.partition(err_marker)
         return int(code), out, err
 
+    def alive(self) -> bool:
+        """False when the container closed the session (restarted, idle streams closed): checked
+        before a command is sent, so a dead session is replaced without resending anything."""
+        try:
+            self._sock.setblocking(False)
+            try:
+                return self._sock.recv(1, socket.MSG_PEEK) != b""
+            finally:
+                self._sock.setblocking(True)
+        except BlockingIOError:
+            return True  # nothing to read and not closed: alive
+        except OSError:
+            return False
+
     def _read(self, deadline: float) -> None:
         """Read one multiplexed frame (8-byte header: stream, 0, 0, 0, size) of stdout."""
         header = self._exactly(8, deadline)
@@ -130,30 +144,29 @@ class DockerTransport(Transport):
 
     def _run(self, argv: Sequence[str], timeout: float, stdin_data: bytes | None = None) -> CommandResult:
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._session is None:
-                        self._session = _Session(self._client.api, self._container.id)
-                    code, out, err = self._session.run(argv, timeout, stdin_data)
-                    break
-                except _DOCKER_ERRORS as exc:
-                    self._drop()
-                    raise TransportError(
-                        f"docker exec into {self.description} failed: {exc}", "check the container is running"
-                    ) from None
-                except TimeoutError:
-                    self._drop()
-                    raise CommandTimeout(
-                        f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container"
-                    ) from None
-                except (ConnectionError, OSError) as exc:
-                    # The session died before the command was sent (container restarted, engine
-                    # closed idle streams): open a new one once. Mid-command it is an error.
-                    self._drop()
-                    if attempt == 2:
-                        raise TransportError(
-                            f"the exec session to {self.description} broke: {exc}", "check the container is running"
-                        ) from None
+            try:
+                if self._session is not None and not self._session.alive():
+                    self._drop()  # nothing was sent on it: a new session is safe
+                if self._session is None:
+                    self._session = _Session(self._client.api, self._container.id)
+                code, out, err = self._session.run(argv, timeout, stdin_data)
+            except _DOCKER_ERRORS as exc:
+                self._drop()
+                raise TransportError(
+                    f"docker exec into {self.description} failed: {exc}", "check the container is running"
+                ) from None
+            except TimeoutError:
+                self._drop()
+                raise CommandTimeout(
+                    f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container"
+                ) from None
+            except (ConnectionError, OSError) as exc:
+                # Once a command was sent it may have run: it is never sent again (no blind resends).
+                self._drop()
+                raise TransportError(
+                    f"the exec session to {self.description} broke during '{argv[0]}': {exc}",
+                    "check the container is running; the next run settles a half-done swap",
+                ) from None
         if code == 124 and timeout:
             raise CommandTimeout(f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container")
         if code in (126, 127):
