@@ -64,6 +64,7 @@ class Run:
         self.applied = False  # a candidate of this run replaced the live file
         self.signalled_percent: int | None = None  # the target's share in the last reloaded config
         self.restored = False
+        self.switched = False
         self.old_workers: set[int] = set()
 
     # -- the sequence ------------------------------------------------------------------------------
@@ -84,12 +85,24 @@ class Run:
                 self.verify(percent)
                 self.pause(index, percent)
             self.report.config_diff = _diff(self.original or "", self.current, self.options.config_path)
+            self.switched = True  # verified: a failure from here on (the drain) never undoes the swap
             self.drain()
         except SwapError as exc:
             error = exc
-            self.report.config_diff = _diff(self.original or "", self.rendered, self.options.config_path)
-            if self.applied and self.options.rollback_on_failure:
-                self.restore()
+            if not self.switched:
+                self.report.config_diff = _diff(self.original or "", self.rendered, self.options.config_path)
+            if self.applied and not self.switched and self.options.rollback_on_failure:
+                try:
+                    self.restore()
+                except RestoreError as failed_too:
+                    error = failed_too  # the outcome names what needs a human
+                    raise
+            raise
+        except BaseException as exc:  # interrupted (SIGTERM of a cancelled job, Ctrl-C): never a success
+            error = SwapError(
+                f"interrupted ({type(exc).__name__}) during {self.timeline.steps[-1].label if self.timeline.steps else 'start'}",
+                "run the swap again: the next run settles a half-done one",
+            )
             raise
         finally:
             self.release()
@@ -209,8 +222,10 @@ class Run:
                 generation, marker_socket(self.options.upstream), self.probe_result.error_log,
                 self.options.confirm_timeout,
             )  # fmt: skip
-            if result.result not in ("signal_failed",):
-                self.signalled_percent = percent  # the config may be live from here on
+            if result.result in ("confirmed", "timeout"):
+                # Live, or perhaps live (not proven in time). A refused signal or an [emerg] left
+                # Nginx serving what it served before.
+                self.signalled_percent = percent
             self.old_workers.update(result.old_workers)
             step.data = {"generation": generation, "reload": result.result}
             if not result.confirmed:

@@ -22,7 +22,8 @@ lock_acquire() {
     # No deadline written yet: the holder may be between its mkdir and its write; give it a minute.
     first_line "$_dir/expires"
     _expires=$_line
-    case "$_expires" in ''|*[!0-9]*) _expires=$((_since + 60)) ;; esac
+    # Untrusted: digits only, and short enough for shell arithmetic.
+    case "$_expires" in ''|*[!0-9]*|?????????????*) _expires=$((_since + 60)) ;; esac
     if [ "$_now" -gt "$_expires" ]; then
         # The holder's deadline passed: it died without releasing. Take the lock over.
         if mv "$_dir" "$_dir.stale.$$" 2>/dev/null && mkdir "$_dir" 2>/dev/null; then
@@ -43,7 +44,9 @@ lock_acquire() {
 
 lock_release() {
     # lock_release LOCKDIR OWNER: only the holder removes it.
-    first_line "$1/owner"
-    if [ -n "$_line" ] && [ "$_line" = "$2" ]; then rm -rf "$1"; fi
+    # The whole first line (not cut to 200 bytes): only the very same owner matches.
+    _held=""
+    [ -r "$1/owner" ] && read -r _held < "$1/owner" 2>/dev/null
+    if [ -n "$_held" ] && [ "$_held" = "$2" ]; then rm -rf "$1"; fi
     field released 1
 }

@@ -1,0 +1,656 @@
+"""The LB scripts (swap_action/lbscripts) run for real through ``ScriptedHost(LocalTransport())``.
+
+No Docker and no Nginx: stub ``nginx`` and ``curl`` programs (tests/unit/lbstubs) come first on
+PATH, and process/TCP discovery reads a fake /proc tree through BG_PROC. Where a signal must reach a
+real process (the reload's SIGHUP to the master, the drain's SIGTERM to old workers), the pid in the
+fake tree is a process these tests start: ``lbstubs/fake_master.py`` plays the master and changes
+the fake tree when it is signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swap_action.errors import StateError, TransportError
+from swap_action.host import ScriptedHost
+from swap_action.host.wire import Records
+from swap_action.transport.local import LocalTransport
+
+STUBS = Path(__file__).parent / "lbstubs"
+OWNER = "github-run-1-1700000000000000000"
+OTHER = "github-run-2-1700000000000000001"
+# Fake worker pids: above any Linux pid_max (4194304), so never a real process's.
+OLD_WORKERS = (4200001, 4200002)
+NEW_WORKER = 4200011
+UPSTREAM = b"upstream app {\n    server 10.0.0.1:8080;\n}\n"
+
+
+def title_bytes(title: str) -> bytes:
+    """A process title as /proc/PID/cmdline shows a renamed process: NUL-padded, no newline."""
+    return title.encode() + b"\0" * 8
+
+
+@dataclass
+class Lb:
+    root: Path
+    proc: Path
+    tmp: Path
+    log: Path
+    managed: Path
+    lock: Path
+    host: ScriptedHost
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def call(self, function: str, *args: str, stdin: bytes | None = None) -> Records:
+        return self.host.call(function, *args, timeout=20, stdin=stdin)
+
+    def title(self, pid: int, title: str) -> None:
+        entry = self.proc / str(pid)
+        entry.mkdir(exist_ok=True)
+        (entry / "cmdline").write_bytes(title_bytes(title))
+
+    def start(self, *argv: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        self.started.append(process)
+        return process
+
+    def start_master(self, on_hup: str = "reload", new: tuple[int, ...] = (NEW_WORKER,)) -> subprocess.Popen[bytes]:
+        master = self.start(
+            sys.executable, str(STUBS / "fake_master.py"), "--proc", str(self.proc), "--on-hup", on_hup,
+            "--error-log", str(self.root / "error.log"),
+            "--old", *map(str, OLD_WORKERS), "--new", *map(str, new),
+        )  # fmt: skip
+        assert master.stdout is not None
+        assert master.stdout.readline() == b"ready\n"
+        return master
+
+    def hups(self, master: subprocess.Popen[bytes]) -> int:
+        counter = self.proc / str(master.pid) / "hups"
+        return int(counter.read_text()) if counter.exists() else 0
+
+    def leftovers(self) -> list[str]:
+        """Files a finished operation left in its temporary directory or next to the managed file."""
+        beside = [p.name for p in self.managed.parent.iterdir() if p.name != self.managed.name]
+        return sorted(beside + [p.name for p in self.tmp.iterdir()])
+
+
+@pytest.fixture
+def lb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lb]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("nginx", "curl"):
+        shutil.copy(STUBS / name, bin_dir / name)
+        (bin_dir / name).chmod(0o755)
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for name in [name for name in os.environ if name.startswith("STUB_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("BG_PROC", str(proc))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("STUB_LOG", str(tmp_path / "calls.log"))
+    monkeypatch.setenv("STUB_NGINX_CONF", str(tmp_path / "nginx.conf"))
+    monkeypatch.setenv("STUB_NGINX_ERROR_LOG", "/var/log/nginx/error.log")
+    state = Lb(
+        root=tmp_path, proc=proc, tmp=tmp, log=tmp_path / "calls.log",
+        managed=conf_d / "upstream.conf", lock=conf_d.parent / "bluegreen.lock",
+        host=ScriptedHost(LocalTransport()),
+    )  # fmt: skip
+    yield state
+    for process in state.started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+# -- the lock ---------------------------------------------------------------------------------------
+
+
+def test_begin_takes_a_free_lock_and_reads_the_state(lb: Lb) -> None:
+    lb.managed.write_bytes(UPSTREAM)
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600)
+    assert begun.lock.acquired
+    assert begun.lock.stale_from == ""
+    assert not begun.recovered
+    assert begun.probe is not None and begun.probe.managed_file == UPSTREAM.decode()
+    assert (lb.lock / "owner").read_text() == OWNER + "\n"
+    assert int((lb.lock / "expires").read_text()) - time.time() == pytest.approx(600, abs=5)
+
+
+def test_a_second_owner_sees_the_lock_held(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert not begun.lock.acquired
+    assert begun.probe is None
+    assert begun.lock.holder == OWNER
+    assert begun.lock.age_s is not None and 0 <= begun.lock.age_s <= 2
+    assert begun.lock.left_s is not None and 597 <= begun.lock.left_s <= 600
+    assert (lb.lock / "owner").read_text() == OWNER + "\n"
+
+
+def test_release_by_another_owner_leaves_the_lock(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    lb.host.release(str(lb.lock), OTHER)
+    assert (lb.lock / "owner").read_text() == OWNER + "\n"
+    assert not lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600).lock.acquired
+
+
+def test_release_by_the_owner_frees_the_lock(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    lb.host.release(str(lb.lock), OWNER)
+    assert not lb.lock.exists()
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600).lock.acquired
+
+
+def test_release_of_a_free_lock_is_harmless(lb: Lb) -> None:
+    assert lb.call("lock_release", str(lb.lock), OWNER).get("released") == "1"
+    assert not lb.lock.exists()
+
+
+def test_a_holder_past_its_own_deadline_is_taken_over(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    (lb.lock / "expires").write_text(f"{int(time.time()) - 5}\n")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 300)
+    assert begun.lock.acquired
+    assert begun.lock.stale_from == OWNER
+    assert begun.probe is not None
+    assert (lb.lock / "owner").read_text() == OTHER + "\n"
+    assert int((lb.lock / "expires").read_text()) - time.time() == pytest.approx(300, abs=5)
+    assert sorted(p.name for p in lb.root.iterdir() if p.name.startswith("bluegreen.lock")) == ["bluegreen.lock"]
+
+
+def test_a_holder_within_its_deadline_is_not_taken_over(lb: Lb) -> None:
+    # A long canary or drain: its own deadline is what counts, however old the lock is.
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 7200).lock.acquired
+    old = time.time() - 3600
+    os.utime(lb.lock, (old, old))
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert not begun.lock.acquired
+    assert begun.lock.age_s is not None and 3599 <= begun.lock.age_s <= 3602
+
+
+def test_a_holder_that_wrote_no_deadline_yet_gets_a_minute(lb: Lb) -> None:
+    lb.lock.mkdir()
+    (lb.lock / "owner").write_text(OWNER + "\n")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert not begun.lock.acquired
+    assert begun.lock.left_s is not None and 57 <= begun.lock.left_s <= 60
+    old = time.time() - 120
+    os.utime(lb.lock, (old, old))
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert begun.lock.acquired and begun.lock.stale_from == OWNER
+
+
+def test_a_lock_dir_whose_parent_is_missing_is_a_state_error(lb: Lb) -> None:
+    missing = lb.root / "no-such-dir" / "bluegreen.lock"
+    with pytest.raises(StateError, match="cannot create the lock"):
+        lb.host.begin(str(lb.managed), str(missing), OWNER, 600)
+    assert not missing.parent.exists()
+
+
+def test_an_owner_file_cannot_forge_fields(lb: Lb) -> None:
+    lb.lock.mkdir()
+    (lb.lock / "owner").write_bytes(b"intruder\nlock=acquired\nstale_from=x\nfile:5\n")
+    (lb.lock / "expires").write_text(f"{int(time.time()) + 600}\n")
+    records = lb.call("begin", str(lb.lock), OTHER, "600", str(lb.managed))
+    assert records.all("lock") == ["held"]
+    assert records.get("holder") == "intruder"
+    assert not records.has("stale_from") and not records.blobs
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert not begun.lock.acquired and begun.lock.holder == "intruder"
+
+
+def test_a_huge_owner_file_still_answers_quickly(lb: Lb) -> None:
+    lb.lock.mkdir()
+    (lb.lock / "owner").write_bytes(b"x" * 100_000 + b"\nlock=acquired\n")
+    (lb.lock / "expires").write_bytes(b"soon" * 25_000)  # not a number: the one-minute grace applies
+    started = time.monotonic()
+    records = lb.call("begin", str(lb.lock), OTHER, "600", str(lb.managed))
+    assert records.all("lock") == ["held"]
+    assert records.get("holder") == "x" * 200
+    assert records.get("left_s") in {"58", "59", "60"}
+    lb.host.release(str(lb.lock), OTHER)
+    assert lb.lock.exists()
+    assert time.monotonic() - started < 3
+
+
+# -- crash recovery -----------------------------------------------------------------------------------
+
+
+def test_begin_puts_back_the_bytes_a_dead_install_left(lb: Lb) -> None:
+    before = b"upstream app {\n    server 10.0.0.1:8080;\n}"  # no trailing newline
+    lb.managed.write_bytes(b"upstream app { server 10.0.0.2:8080; }\n")  # the candidate it had moved in
+    lb.managed.with_name("upstream.conf.before-swap").write_bytes(before)
+    candidates = [lb.managed.with_name(f".upstream.conf.candidate-{g}") for g in ("g41", "g42")]
+    for candidate in candidates:
+        candidate.write_bytes(b"half a candid")
+    unrelated = lb.managed.with_name(".other.conf.candidate-g42")
+    unrelated.write_bytes(b"another file's")
+
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600)
+
+    assert begun.lock.acquired and begun.recovered
+    assert lb.managed.read_bytes() == before
+    assert begun.probe is not None and begun.probe.managed_file == before.decode()
+    assert not any(candidate.exists() for candidate in candidates)
+    assert lb.leftovers() == [".other.conf.candidate-g42"]
+
+
+def test_begin_with_nothing_to_recover(lb: Lb) -> None:
+    lb.managed.write_bytes(UPSTREAM)
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600)
+    assert begun.lock.acquired and not begun.recovered
+    assert lb.managed.read_bytes() == UPSTREAM
+
+
+def test_a_lock_held_elsewhere_recovers_nothing(lb: Lb) -> None:
+    # Only the holder may touch the files: another run's install may be in progress.
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    lb.managed.write_bytes(b"candidate")
+    lb.managed.with_name("upstream.conf.before-swap").write_bytes(UPSTREAM)
+    lb.managed.with_name(".upstream.conf.candidate-g7").write_bytes(b"in progress")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
+    assert not begun.lock.acquired and not begun.recovered
+    assert lb.managed.read_bytes() == b"candidate"
+    assert lb.leftovers() == [".upstream.conf.candidate-g7", "upstream.conf.before-swap"]
+
+
+# -- probe --------------------------------------------------------------------------------------------
+
+
+def test_probe_reads_version_curl_master_and_the_error_log(lb: Lb) -> None:
+    (lb.root / "nginx.conf").write_text(
+        "user nginx;\nerror_log  /var/log/nginx/custom.log warn;\npid /run/nginx.pid;\n"
+        "events { worker_connections 1024; }\nhttp {\n    error_log /var/log/nginx/http.log;\n}\n"
+    )
+    master = lb.start_master()
+    lb.managed.write_bytes(UPSTREAM)
+    probe = lb.host.probe(str(lb.managed))
+    assert probe.nginx_version == "nginx version: nginx/1.25.3"
+    assert probe.has_curl
+    assert probe.master_pid == master.pid
+    assert probe.error_log == "/var/log/nginx/custom.log"
+    assert probe.managed_file == UPSTREAM.decode()
+    records = lb.call("probe", str(lb.managed))
+    assert records.get("conf") == str(lb.root / "nginx.conf")
+    assert records.all("error_log") == ["/var/log/nginx/custom.log", "/var/log/nginx/error.log"]
+
+
+def test_probe_falls_back_to_the_builds_error_log(lb: Lb) -> None:
+    (lb.root / "nginx.conf").write_text("events {}\nhttp {\n    error_log /var/log/nginx/http.log;\n}\n")
+    probe = lb.host.probe(str(lb.managed))
+    assert probe.error_log == "/var/log/nginx/error.log"
+    assert probe.master_pid is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"upstream app {\n    server 10.0.0.1:8080;\n}", id="no-trailing-newline"),
+        pytest.param(b"lock=acquired\nfile:5\nfile=missing\nnginx_version=forged\nmaster_pid=1\n", id="field-lines"),
+        pytest.param(b"file:5\nabc", id="short-blob-header"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\n\n", id="only-newlines"),
+        pytest.param(b"server a;\r\n\tserver b; # caf\xc3\xa9\r\n", id="crlf-tabs-utf8"),
+    ],
+)
+def test_probe_returns_the_managed_file_verbatim(lb: Lb, content: bytes) -> None:
+    lb.managed.write_bytes(content)
+    records = lb.call("probe", str(lb.managed))
+    assert records.blob_bytes("file") == content
+    assert records.all("file") == ["present"]
+    assert records.all("nginx_version") == ["nginx version: nginx/1.25.3"]
+    assert not records.has("master_pid") and not records.has("lock")
+    assert lb.host.probe(str(lb.managed)).managed_file == content.decode()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300))
+def test_probe_carries_any_bytes(lb: Lb, content: bytes) -> None:
+    lb.managed.write_bytes(content)
+    assert lb.call("probe", str(lb.managed)).blob_bytes("file") == content
+
+
+def test_probe_of_a_missing_file(lb: Lb) -> None:
+    records = lb.call("probe", str(lb.managed))
+    assert records.get("file") == "missing" and not records.blobs
+    assert lb.host.probe(str(lb.managed)).managed_file is None
+
+
+def _only_tools(lb: Lb, monkeypatch: pytest.MonkeyPatch, *stubs: str) -> None:
+    """PATH with the shell and the few tools probe needs, and only the given stubs."""
+    only = lb.root / "only"
+    only.mkdir()
+    for tool in ("sh", "awk", "wc", "cat", "head"):
+        found = shutil.which(tool, path=os.defpath + os.pathsep + "/usr/bin:/bin")
+        assert found is not None
+        (only / tool).symlink_to(found)
+    for stub in stubs:
+        (only / stub).symlink_to(lb.root / "bin" / stub)
+    monkeypatch.setenv("PATH", str(only))
+
+
+def test_probe_without_curl(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_tools(lb, monkeypatch, "nginx")
+    lb.managed.write_bytes(UPSTREAM)
+    probe = lb.host.probe(str(lb.managed))
+    assert not probe.has_curl
+    assert probe.managed_file == UPSTREAM.decode()
+
+
+def test_probe_without_nginx_is_a_transport_error(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_tools(lb, monkeypatch, "curl")
+    assert lb.call("probe", str(lb.managed)).get("nginx_version") == "missing"
+    with pytest.raises(TransportError, match="nginx is not installed"):
+        lb.host.probe(str(lb.managed))
+
+
+# -- install (and plan) ---------------------------------------------------------------------------------
+
+NEW = "upstream app {\n    server 10.0.0.2:8080;\n}\n"
+OLD_ODD = b"upstream app {\n\tserver 10.0.0.1:8080; # \xff\xfe not utf-8\n}"  # no trailing newline
+
+
+# Root can give the live file another owner; anyone else keeps their own.
+FILE_OWNER = (1234, 2345) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+def _live(lb: Lb, content: bytes = OLD_ODD) -> None:
+    lb.managed.write_bytes(content)
+    lb.managed.chmod(0o640)
+    os.chown(lb.managed, *FILE_OWNER)
+
+
+def _assert_mode_and_owner(path: Path) -> None:
+    info = path.stat()
+    assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (0o640, *FILE_OWNER)
+
+
+def test_install_applies_when_nginx_t_passes(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    tested = lb.root / "tested"
+    monkeypatch.setenv("STUB_SNAPSHOT_FROM", str(lb.managed))
+    monkeypatch.setenv("STUB_SNAPSHOT_TO", str(tested))
+
+    installed = lb.host.install(str(lb.managed), NEW, "g2", [], 2.0)
+
+    assert installed.applied and installed.test_ok
+    assert installed.test_output == "" and installed.health == ()
+    assert tested.read_text() == NEW  # the whole config was tested with the candidate in place
+    assert lb.managed.read_text() == NEW
+    previous = lb.managed.with_name("upstream.conf.previous")
+    assert previous.read_bytes() == OLD_ODD
+    _assert_mode_and_owner(lb.managed)
+    _assert_mode_and_owner(previous)
+    assert lb.leftovers() == ["upstream.conf.previous"]
+    assert "nginx -t -q" in lb.log.read_text().splitlines()
+
+
+def test_install_keeps_the_live_file_when_nginx_t_fails(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    monkeypatch.setenv("STUB_NGINX_T", "1")
+    monkeypatch.setenv("STUB_NGINX_T_OUTPUT", 'nginx: [emerg] host not found in upstream "nope"\napplied=1')
+
+    installed = lb.host.install(str(lb.managed), NEW, "g2", [], 2.0)
+
+    assert not installed.applied and not installed.test_ok
+    assert installed.test_output == 'nginx: [emerg] host not found in upstream "nope"\napplied=1'
+    assert lb.managed.read_bytes() == OLD_ODD
+    _assert_mode_and_owner(lb.managed)
+    assert lb.leftovers() == []
+
+
+def test_install_of_a_new_file_that_fails_leaves_no_file(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUB_NGINX_T", "1")
+    installed = lb.host.install(str(lb.managed), NEW, "g1", [], 2.0)
+    assert not installed.applied
+    assert not lb.managed.exists()
+    assert lb.leftovers() == []
+
+
+def test_install_applies_when_the_target_is_healthy(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    monkeypatch.setenv("STUB_CURL_BODY", "healthy\n")
+    urls = ["http://10.0.0.2:8080/health", "http://10.0.0.3:8080/health"]
+
+    installed = lb.host.install(str(lb.managed), NEW, "g2", urls, 2.0)
+
+    assert installed.applied
+    assert [(a.url, a.status, a.body) for a in installed.health] == [(url, 200, "healthy") for url in urls]
+    assert lb.managed.read_text() == NEW
+    assert lb.leftovers() == ["upstream.conf.previous"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("Service Unavailable", id="plain"),
+        pytest.param("answer=200 0.001\nanswer=200 0.001\n200\n", id="body-with-answer-lines"),
+    ],
+)
+def test_install_is_not_applied_when_the_target_answers_503(lb: Lb, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    _live(lb)
+    monkeypatch.setenv("STUB_CURL_STATUS", "503")
+    monkeypatch.setenv("STUB_CURL_BODY", body)
+
+    installed = lb.host.install(str(lb.managed), NEW, "g2", ["http://10.0.0.2:8080/health"], 2.0)
+
+    assert not installed.applied
+    assert installed.test_ok  # nginx -t passed: the gate alone refused it
+    assert [(a.status, a.body) for a in installed.health] == [(503, body.rstrip("\n"))]
+    assert lb.managed.read_bytes() == OLD_ODD
+    _assert_mode_and_owner(lb.managed)
+    assert lb.leftovers() == []
+
+
+def test_plan_tests_the_candidate_on_its_own(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    monkeypatch.setenv("STUB_NGINX_T", "1")
+    monkeypatch.setenv("STUB_NGINX_T_OUTPUT", "nginx: [emerg] unexpected end of file")
+    monkeypatch.setenv("STUB_CURL_STATUS", "204")
+
+    planned = lb.host.plan(str(lb.managed), NEW, "g2", ["http://10.0.0.2:8080/"], 2.0)
+
+    assert not planned.test_ok
+    assert planned.test_output == "nginx: [emerg] unexpected end of file"
+    assert [a.status for a in planned.health] == [204]
+    assert lb.managed.read_bytes() == OLD_ODD
+    assert lb.leftovers() == []
+    tests = [line for line in lb.log.read_text().splitlines() if line.startswith("nginx -t")]
+    assert len(tests) == 1 and tests[0].startswith("nginx -t -q -e stderr -c ")
+
+
+# -- reload_confirm -------------------------------------------------------------------------------------
+
+GENERATION = "g20240101-0001"
+
+
+def _marker(lb: Lb, answer: str | None) -> str:
+    """The marker 'socket': the stub curl answers its content, or nothing when there is no file."""
+    socket = lb.root / "marker.sock"
+    if answer is not None:
+        socket.write_text(answer + "\n")
+    return str(socket)
+
+
+def test_reload_is_confirmed(lb: Lb) -> None:
+    master = lb.start_master(on_hup="reload")
+    (lb.root / "error.log").write_text("2023/12/31 23:59:59 [notice] 1#1: start worker processes\n")
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), str(lb.root / "error.log"), 3.0)
+
+    assert result.result == "confirmed", result
+    assert result.old_workers == OLD_WORKERS
+    assert lb.hups(master) == 1
+    assert result.reload_at_ms is not None and abs(result.reload_at_ms / 1000 - time.time()) < 10
+    assert result.new_workers_ms is not None and result.old_stopped_ms is not None
+    assert result.marker_ms is not None and result.confirmed_ms is not None
+    assert result.confirmed_ms >= max(result.old_stopped_ms, result.marker_ms)
+    assert lb.leftovers() == []
+
+
+def test_reload_times_out_without_new_workers(lb: Lb) -> None:
+    master = lb.start_master(on_hup="ignore")
+    # An [emerg] from before the signal is not this reload's.
+    (lb.root / "error.log").write_text("2023/12/31 23:59:59 [emerg] 1#1: an older refusal\n")
+    started = time.monotonic()
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), str(lb.root / "error.log"), 0.2)
+
+    assert time.monotonic() - started < 1.5
+    assert result.result == "timeout", result
+    assert lb.hups(master) == 1
+    assert (result.new_workers, result.old_left, result.marker_ok) == (0, 2, True)
+
+
+def test_reload_times_out_when_the_marker_never_answers(lb: Lb) -> None:
+    master = lb.start_master(on_hup="reload")
+    started = time.monotonic()
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, None), "-", 0.2)
+
+    assert time.monotonic() - started < 1.5
+    assert result.result == "timeout", result
+    assert lb.hups(master) == 1
+    assert (result.new_workers, result.old_left, result.marker_ok) == (1, 0, False)
+
+
+def test_reload_times_out_when_the_marker_answers_another_generation(lb: Lb) -> None:
+    lb.start_master(on_hup="reload")
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, "g20231231-0009"), "-", 0.2)
+    assert result.result == "timeout", result
+    assert result.marker_ok is False
+
+
+def test_reload_without_a_marker_socket_needs_only_the_workers(lb: Lb) -> None:
+    lb.start_master(on_hup="reload")
+    result = lb.host.reload_and_confirm(GENERATION, "-", "-", 3.0)
+    assert result.result == "confirmed", result
+
+
+def test_reload_refused_with_emerg(lb: Lb) -> None:
+    master = lb.start_master(on_hup="emerg")
+    (lb.root / "error.log").write_text("2023/12/31 23:59:59 [emerg] 1#1: an older refusal\n")
+    started = time.monotonic()
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), str(lb.root / "error.log"), 3.0)
+
+    assert time.monotonic() - started < 1.5
+    assert result.result == "emerg", result
+    assert lb.hups(master) == 1
+    assert result.message == '2024/01/01 00:00:00 [emerg] 1#1: unknown directive "bogus" in /etc/nginx/x.conf:1'
+
+
+def test_reload_signal_failed_when_the_master_is_gone(lb: Lb) -> None:
+    gone = lb.start("true")
+    gone.wait()
+    lb.title(gone.pid, "nginx: master process /usr/sbin/nginx")
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), "-", 1.0)
+
+    assert result.result == "signal_failed", result
+    assert result.message == f"cannot signal the nginx master (pid {gone.pid})"
+
+
+@pytest.mark.parametrize("masters", [0, 2])
+def test_reload_without_exactly_one_master_asks_nginx(lb: Lb, monkeypatch: pytest.MonkeyPatch, masters: int) -> None:
+    for pid in range(4200101, 4200101 + masters):
+        lb.title(pid, "nginx: master process /usr/sbin/nginx")
+    monkeypatch.setenv("STUB_NGINX_S", "1")
+    monkeypatch.setenv("STUB_NGINX_S_OUTPUT", 'nginx: [error] invalid PID number "" in "/run/nginx.pid"')
+
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), "-", 1.0)
+
+    assert result.result == "signal_failed", result
+    assert result.message == 'nginx: [error] invalid PID number "" in "/run/nginx.pid"'
+    assert "nginx -s reload" in lb.log.read_text().splitlines()
+
+
+# -- the drain: connections, stop_workers, marker ---------------------------------------------------------
+
+TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+TCP6_HEADER = (
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue"
+    " tr tm->when retrnsmt   uid  timeout inode\n"
+)
+
+
+def _tcp_line(number: int, local: str, remote: str, state: str) -> str:
+    return f"{number:4}: {local} {remote} {state} 00000000:00000000 00:00000000 00000000   101        0 {4000 + number} 1 0000000000000000 20 4 30 10 -1\n"
+
+
+def test_connections_to_the_old_servers_and_the_draining_workers(lb: Lb) -> None:
+    local = "0100007F:A1B2"
+    (lb.proc / "net" / "tcp").write_text(
+        TCP_HEADER
+        + _tcp_line(0, "0100007F:1F90", "00000000:0000", "0A")  # a listener
+        + _tcp_line(1, local, "0100007F:1F90", "01")  # 127.0.0.1:8080, established: counted
+        + _tcp_line(2, "0100007F:A1B3", "0100007F:1F90", "06")  # TIME_WAIT: not counted
+        + _tcp_line(3, "0100007F:A1B4", "0100007F:1F91", "01")  # another port
+        + _tcp_line(4, "0100007F:A1B5", "0200000A:1F90", "01")  # another host (10.0.0.2)
+    )
+    (lb.proc / "net" / "tcp6").write_text(
+        TCP6_HEADER
+        + _tcp_line(0, "00000000000000000000000001000000:A1B6", "00000000000000000000000001000000:2382", "01")
+    )
+    lb.title(4200201, "nginx: master process /usr/sbin/nginx")
+    lb.title(4200202, "nginx: worker process")
+    lb.title(4200203, "nginx: worker process is shutting down")
+    lb.title(4200204, "nginx: worker process is shutting down")
+    lb.title(4200205, "nginx: cache manager process")
+
+    connections = lb.host.connections(["localhost:8080"])
+
+    assert connections.to_servers == 1
+    assert sorted(connections.draining_workers) == [4200203, 4200204]
+    assert lb.host.connections(["127.0.0.1:8080", "10.0.0.2:8080"]).to_servers == 2
+    assert lb.host.connections(["127.0.0.1:9999"]).to_servers == 0
+
+
+def test_connections_without_tcp_tables(lb: Lb) -> None:
+    connections = lb.host.connections(["127.0.0.1:8080"])
+    assert connections.to_servers == 0 and connections.draining_workers == ()
+
+
+def test_stop_workers_signals_only_shutting_down_workers(lb: Lb) -> None:
+    draining = lb.start("sleep", "30")
+    accepting = lb.start("sleep", "30")
+    other = lb.start("sleep", "30")
+    lb.title(draining.pid, "nginx: worker process is shutting down")
+    lb.title(accepting.pid, "nginx: worker process")
+    lb.title(other.pid, "sleep 30")
+    vanished = 4200301  # no /proc entry: it exited already
+
+    records = lb.call("stop_workers", *(str(p) for p in (draining.pid, accepting.pid, other.pid, vanished)))
+
+    assert records.all("stopped") == [str(draining.pid)]
+    assert records.all("skipped") == [str(accepting.pid), str(other.pid), str(vanished)]
+    assert draining.wait(timeout=5) == -signal.SIGTERM
+    assert accepting.poll() is None and other.poll() is None
+    lb.host.stop_workers([accepting.pid, other.pid])
+    assert accepting.poll() is None and other.poll() is None
+
+
+def test_marker_generation(lb: Lb) -> None:
+    assert lb.host.marker_generation(_marker(lb, GENERATION), 1.0) == GENERATION
+    (lb.root / "marker.sock").unlink()
+    assert lb.host.marker_generation(_marker(lb, None), 1.0) is None
+    assert lb.host.marker_generation(_marker(lb, "g1\nresult=confirmed"), 1.0) == "g1"
