@@ -152,6 +152,7 @@ class Outcome:
     previous: str | None = None  # live at the start
     target: str | None = None
     restored: bool = False
+    restore_failed: bool = False  # a restore was tried and not confirmed: what is live is unknown
     error: ErrorInfo | None = None
 
     @property
@@ -160,6 +161,11 @@ class Outcome:
 
     def state_sentence(self) -> str:
         """What the LB is left with, in one sentence (for failures)."""
+        if self.restore_failed:
+            return (
+                "The previous config could not be put back and confirmed: what Nginx serves is unknown "
+                "until someone checks (python -m swap_action status)."
+            )
         if self.restored:
             return f"The previous config was restored: {self.active or 'unknown'} is live again."
         if self.changed:
@@ -174,6 +180,7 @@ class Outcome:
             "previous": self.previous,
             "target": self.target,
             "restored": self.restored,
+            "restore_failed": self.restore_failed,
             "error": self.error.to_dict() if self.error else None,
         }
 

@@ -65,6 +65,7 @@ class Run:
         self.signalled_percent: int | None = None  # the target's share in the last reloaded config
         self.restored = False
         self.switched = False
+        self.restore_failed = False
         self.old_workers: set[int] = set()
 
     # -- the sequence ------------------------------------------------------------------------------
@@ -96,6 +97,7 @@ class Run:
                     self.restore()
                 except RestoreError as failed_too:
                     error = failed_too  # the outcome names what needs a human
+                    self.restore_failed = True
                     raise
             raise
         except BaseException as exc:  # interrupted (SIGTERM of a cancelled job, Ctrl-C): never a success
@@ -317,9 +319,11 @@ class Run:
         """The one outcome, from what is live at the end."""
         previous = self.state.live if self.state else None
         changed = self.signalled_percent is not None and not self.restored
-        if changed:
+        if self.restore_failed:
+            active: str | None = None  # neither the new nor the old config was proven live
+        elif changed:
             assert self.signalled_percent is not None
-            active: str | None = self.target if self.signalled_percent >= 50 else other(self.target)
+            active = self.target if self.signalled_percent >= 50 else other(self.target)
         else:
             active = previous
         if error is not None:
@@ -335,6 +339,7 @@ class Run:
             previous=previous,
             target=self.target or None,
             restored=self.restored,
+            restore_failed=self.restore_failed,
             error=ErrorInfo.of(error) if error is not None else None,
         )
         self.report.duration_ms = self.timeline.elapsed_ms()

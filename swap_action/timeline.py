@@ -58,7 +58,8 @@ class Timeline:
             yield record
         except BaseException as exc:
             record.ok = False
-            record.detail = record.detail or str(getattr(exc, "cause", exc)).splitlines()[0]
+            lines = str(getattr(exc, "cause", exc)).splitlines() or [type(exc).__name__]
+            record.detail = record.detail or lines[0]
             raise
         finally:
             record.duration_ms = (time.perf_counter() - start) * 1000

@@ -87,8 +87,10 @@ def parse(data: bytes) -> Records:
         if match.group(2) == b"=":
             records.add_field(name, rest.decode(errors="replace"))
             continue
-        length = to_int(rest.decode(errors="replace").strip())
-        if length is None or position + length > len(data):
+        length = to_int(rest.decode(errors="replace"))
+        if length is None:
+            raise WireError(f"unexpected output from the LB: {line[:120].decode(errors='replace')!r}")
+        if position + length > len(data):
             raise WireError(f"the LB's output was cut short in '{name}'")
         records.add_blob(name, data[position : position + length])
         position += length + 1  # the blob's closing newline

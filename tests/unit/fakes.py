@@ -1,19 +1,24 @@
 """A fake load balancer host for unit tests: an in-memory filesystem and a toy Nginx.
 
-``FakeTransport`` answers the engine the way the real ``lbscripts/*.sh`` would, at the level of
-their outputs: it recognises the script by ``argv[3]`` (the ``$0`` name passed after
-``sh -c SCRIPT``) and emulates it. Its Nginx is deliberately small and honest about what it
-models:
+``FakeHost`` implements ``swap_action.host.LbHost`` directly: each operation does what the shell
+functions in ``lbscripts/`` do, at the level of their typed results (no argv, no wire format:
+``tests/unit/test_wire.py`` and the integration tests cover those). Its Nginx is deliberately small
+and honest about what it models:
 
 - ``nginx -t`` refuses ``weight=0``, directives outside a small known set, unbalanced braces and
   upstream hosts it cannot "resolve" (hosts not in ``apps``), with Nginx's own messages;
+- ``install`` follows ``install.sh``: the candidate takes the live file's place, the whole config
+  is tested while the target is health-checked, and either both pass (the old bytes are kept as
+  ``.previous``) or the old bytes are put back; a run that "died" in between leaves
+  ``.before-swap``, which ``begin`` settles;
 - the served config changes only on a reload of a config that passes ``nginx -t``; a reload can be
-  made to be refused silently (like a listen port in use), so the marker never shows the new
-  generation;
+  made to be refused silently (like a listen port in use: the marker never shows the new
+  generation, a timeout) or loudly (an ``[emerg]`` in the error log);
 - requests through the LB (``lb_url``) go to the live server with the highest weight, not by
   weighted round robin; requests to ``host:port`` go to that app directly.
 
 It does not model timing, workers draining, or connections: the drain always finds nothing left.
+The lock has no clock: a held lock is either live or past its holder's deadline (``expired``).
 """
 
 from __future__ import annotations
@@ -22,12 +27,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from swap_action.host import (
+    Begun,
+    Connections,
+    HttpAnswer,
+    Installed,
+    LbHost,
+    LockState,
+    Planned,
+    Probe,
+    ReloadResult,
+)
 from swap_action.transport import CommandResult, Transport
-from swap_action.upstream import STATE_PREFIX
 
 LB_CONFIG = "/etc/nginx/bluegreen/upstream.conf"
 ERROR_LOG = "/var/log/nginx/error.log"
 NGINX_VERSION = "nginx version: nginx/1.22.1"
+RELOAD_AT_MS = 1_700_000_000_000
 
 KNOWN_DIRECTIVES = {
     "upstream",
@@ -64,6 +80,12 @@ class Route:
     address: str
     weight: int
     down: bool
+
+
+@dataclass
+class Lock:
+    owner: str
+    expired: bool = False  # its holder's deadline passed: the next run takes it over
 
 
 def initial_file(generation: str = "g0-initial") -> str:
@@ -122,14 +144,20 @@ def routes(text: str) -> list[Route]:
     return found
 
 
-class FakeTransport(Transport):
+def candidate_path(live: str, generation: str) -> str:
+    """Where ``install.sh`` stages a candidate: a hidden file next to the live one."""
+    directory, _, name = live.rpartition("/")
+    return f"{directory}/.{name}.candidate-{generation}"
+
+
+class FakeHost(LbHost):
     description = "fake://lb"
 
     def __init__(self, managed: str | None = None, *, path: str = LB_CONFIG) -> None:
         text = initial_file() if managed is None else managed
-        self.files: dict[str, bytes] = {path: text.encode()} if text else {}
-        self.dirs: set[str] = set()
-        self.path = path
+        self.files: dict[str, str] = {path: text} if text else {}
+        self.locks: dict[str, Lock] = {}  # lock directory -> its holder
+        self.path = path  # the file the toy Nginx includes
         self.apps = {"blue:8080": App("blue"), "green:8080": App("green")}
         self.lb_url = "http://127.0.0.1/"
         self.served: str = text  # the config the fake Nginx serves (changes only on a good reload)
@@ -137,135 +165,161 @@ class FakeTransport(Transport):
         self._next_pid = 200
         self.reloads = 0
         self.refuse_reloads = 0  # refuse the next N reloads silently (like a listen port in use)
-        self.full_config_error: str | None = None  # nginx -t of the whole config fails (apply.sh)
-        self.stdin: bytes | None = None  # what the last command was fed
-        self.calls: list[str] = []  # script names and commands, in order
-        self.writes: list[str] = []  # paths written with write_file
+        self.emerg_on_reload: str | None = None  # refuse the next reload loudly with this [emerg]
+        self.full_config_error: str | None = None  # nginx -t of the whole config fails (install)
+        self.calls: list[str] = []  # operations, in order
+        self.writes: list[str] = []  # paths written (candidates, the live file, its copies)
 
     # -- helpers for tests --------------------------------------------------------------
     def live_text(self) -> str | None:
-        data = self.files.get(self.path)
-        return None if data is None else data.decode()
+        return self.files.get(self.path)
 
-    def served_slot(self) -> str:
-        """The slot that answers a request through the LB now."""
-        return self._through_lb("/")[1].strip()
+    def served_slot(self) -> str | None:
+        """The slot whose server answers a request through the LB now (also when it answers 500)."""
+        route = self._route()
+        return None if route is None else self.apps[route.address].version
 
-    def hold_lock(self, owner: str = "another-run-1") -> str:
+    def hold_lock(self, owner: str = "another-run-1", *, expired: bool = False) -> str:
         lock = f"{self.path}.lock"
-        self.dirs.add(lock)
-        self.files[f"{lock}/owner"] = f"{owner}\n".encode()
+        self.locks[lock] = Lock(owner, expired)
         return lock
 
-    # -- Transport ------------------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
-        argv = tuple(argv)
-        self.stdin = stdin
-        if argv[:2] == ("sh", "-c"):
-            name, args = argv[3], list(argv[4:])
-            self.calls.append(name)
-            handler = {
-                "begin.sh": self._begin,
-                "prepare.sh": self._prepare,
-                "probe.sh": self._probe,
-                "lock.sh": self._lock,
-                "http.sh": self._http,
-                "test_isolated.sh": self._test_isolated,
-                "apply.sh": self._apply,
-                "reload_confirm.sh": self._reload_confirm,
-                "connections.sh": self._connections,
-                "restore": self._restore,
-            }.get(name)
-            if handler is None:
-                raise AssertionError(f"the fake does not know the script {name!r}")
-            code, out = handler(args)
-            return CommandResult(argv, code, out, "")
-        self.calls.append(argv[0])
-        if argv[0] == "rm":
-            for path in argv[1:]:
-                if not path.startswith("-"):
-                    self.files.pop(path, None)
-            return CommandResult(argv, 0, "", "")
-        if argv[0] == "kill":
-            return CommandResult(argv, 0, "", "")
-        if argv[0] == "curl" and "--unix-socket" in argv:
-            generation = self._served_generation()
-            return CommandResult(argv, 0 if generation else 7, f"{generation}\n" if generation else "", "")
-        raise AssertionError(f"the fake does not know the command {argv!r}")
+    def leftovers(self) -> list[str]:
+        """Files a finished install must not leave behind: candidates and ``.before-swap``."""
+        return [path for path in self.files if ".candidate-" in path or path.endswith(".before-swap")]
 
-    def write_file(self, path: str, data: bytes) -> None:
-        self.writes.append(path)
-        self.files[path] = data
-
-    # -- the scripts ----------------------------------------------------------------------
-    def _probe(self, args: list[str]) -> tuple[int, str]:
-        data = self.files.get(args[0])
-        body = data.decode().rstrip("\n") if data is not None else "__missing__"
-        text = (
-            f"--- nginx\n{NGINX_VERSION}\n--- curl\npresent\n--- master\n1\n"
-            f"--- error_log\n{ERROR_LOG}\n/var/log/nginx/error.log\n--- file\n{body}\n"
-        )
-        return 0, text
-
-    def _begin(self, args: list[str]) -> tuple[int, str]:
-        """lock.sh acquire, then (with the lock) probe.sh: the engine's first round trip."""
-        lock_dir, owner, ttl, managed = args[2:6]
-        self.calls.append("lock.sh")
-        code, out = self._lock(["acquire", lock_dir, owner, ttl])
-        if code != 0:
-            return code, out
-        before = f"{managed}.before-swap"
-        if before in self.files:  # a run died inside apply.sh: put the served bytes back
-            self.files[managed] = self.files.pop(before)
-            out += "recovered=restored\n"
+    # -- LbHost: the lock and the state ----------------------------------------------------
+    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun:
+        self.calls.append("begin")
+        held = self.locks.get(lock_dir)
+        stale_from = ""
+        if held is not None:
+            if not held.expired:
+                return Begun(LockState(False, holder=held.owner, age_s=0, left_s=60))
+            stale_from = held.owner
+        self.locks[lock_dir] = Lock(owner)
+        before = f"{config_path}.before-swap"
+        recovered = before in self.files
+        if recovered:  # a run died inside install: Nginx still serves these bytes
+            self.files[config_path] = self.files.pop(before)
         for path in [p for p in self.files if ".candidate-" in p]:
             del self.files[path]
-        self.calls.append("probe.sh")
-        return 0, out + "--- probe\n" + self._probe([managed])[1]
+        return Begun(LockState(True, stale_from=stale_from), self._probe(config_path), recovered=recovered)
 
-    def _prepare(self, args: list[str]) -> tuple[int, str]:
-        """Stage the candidate from stdin, test_isolated.sh on it and http.sh on the health URLs."""
-        candidate, max_seconds, urls = args[2], args[3], args[4:]
-        assert self.stdin is not None, "prepare.sh reads the candidate from stdin"
-        self.write_file(candidate, self.stdin)
-        self.calls.append("test_isolated.sh")
-        code, out = self._test_isolated([candidate])
-        text = f"--- test {code}\n{out}--- health\n"
-        if urls:
-            self.calls.append("http.sh")
-            text += self._http(["GET", max_seconds, *urls])[1]
-        return 0, text
+    def release(self, lock_dir: str, owner: str) -> None:
+        self.calls.append("release")
+        held = self.locks.get(lock_dir)
+        if held is not None and held.owner == owner:
+            del self.locks[lock_dir]
 
-    def _lock(self, args: list[str]) -> tuple[int, str]:
-        action, lock, owner = args[0], args[1], args[2]
-        if action == "acquire":
-            if lock in self.dirs:
-                holder = self.files.get(f"{lock}/owner", b"unknown\n").decode().strip()
-                return 1, f"held_by={holder} age=0\n"
-            self.dirs.add(lock)
-            self.files[f"{lock}/owner"] = f"{owner}\n".encode()
-            return 0, "acquired\n"
-        if self.files.get(f"{lock}/owner", b"").decode().strip() == owner:
-            self.dirs.discard(lock)
-            self.files.pop(f"{lock}/owner", None)
-        return 0, ""
+    def probe(self, config_path: str) -> Probe:
+        self.calls.append("probe")
+        return self._probe(config_path)
 
-    def _http(self, args: list[str]) -> tuple[int, str]:
-        method, _max, urls = args[0], args[1], args[2:]
-        out = []
-        for url in urls:
-            status, body = self._request(method, url)
-            out.append(f"{body}\n__bluegreen_status__ {status:03d} 0.002\n")
-        return 0, "".join(out)
+    def _probe(self, config_path: str) -> Probe:
+        return Probe(NGINX_VERSION, True, 1, ERROR_LOG, self.files.get(config_path))
 
-    def _request(self, method: str, url: str) -> tuple[int, str]:
+    # -- LbHost: candidates ----------------------------------------------------------------
+    def plan(self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float) -> Planned:
+        """``plan``: the candidate tested on its own in a throw-away main config, then removed."""
+        self.calls.append("plan")
+        candidate = candidate_path(config_path, generation)
+        self._write(candidate, text)
+        error = self._nginx_t(text, candidate)
+        del self.files[candidate]
+        output = "" if error is None else _failed(error, "/tmp/tmp.fake/nginx.conf")
+        return Planned(error is None, output, tuple(self.http("GET", health_urls, max_s)))
+
+    def install(
+        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+    ) -> Installed:
+        """``install``: the candidate in the live file's place, the whole config tested, the target
+        health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
+        self.calls.append("install")
+        health = tuple(self._request("GET", url) for url in health_urls)
+        self._write(candidate_path(config_path, generation), text)
+        before = self.files.get(config_path)
+        if before is not None:
+            self._write(f"{config_path}.before-swap", before)
+        self._write(config_path, self.files.pop(candidate_path(config_path, generation)))
+        error = self.full_config_error or self._nginx_t(text, config_path)
+        healthy = all(200 <= answer.status < 300 for answer in health)
+        if error is None and healthy:
+            if before is not None:
+                self.files[f"{config_path}.previous"] = self.files.pop(f"{config_path}.before-swap")
+            applied = True
+        else:
+            if before is not None:
+                self.files[config_path] = self.files.pop(f"{config_path}.before-swap")
+            else:
+                del self.files[config_path]
+            applied = False
+        output = "" if error is None else _failed(error, "/etc/nginx/nginx.conf")
+        return Installed(applied, error is None, output, health)
+
+    # -- LbHost: reloading -----------------------------------------------------------------
+    def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
+        """SIGHUP to the master, then the proof: new workers, old ones stopped accepting, the marker."""
+        self.calls.append("reload_and_confirm")
+        old = tuple(self.workers)
+        text = self.files.get(self.path, "")
+        error = self.emerg_on_reload or self._nginx_t(text, self.path)
+        self.emerg_on_reload = None
+        if error is not None or self.refuse_reloads:
+            if error is None:
+                self.refuse_reloads -= 1
+            elif error_log != "-":  # the master logs the refusal; the script reads it there
+                message = f"2026/11/27 15:00:00 [emerg] 1#1: {error}"
+                return ReloadResult("emerg", RELOAD_AT_MS, 1, old_workers=old, message=message)
+            return ReloadResult(
+                "timeout", RELOAD_AT_MS, 1, old_workers=old, new_workers=0, old_left=len(old), marker_ok=False
+            )
+        self.reloads += 1
+        self.served = text
+        self.workers = [self._next_pid, self._next_pid + 1]
+        self._next_pid += 2
+        if socket != "-" and self._served_generation() != generation:
+            return ReloadResult("timeout", RELOAD_AT_MS, 1, old_workers=old, new_workers=2, old_left=0, marker_ok=False)
+        return ReloadResult(
+            "confirmed",
+            RELOAD_AT_MS,
+            1,
+            new_workers_ms=10,
+            old_stopped_ms=110,
+            marker_ms=30,
+            confirmed_ms=110,
+            old_workers=old,
+        )
+
+    # -- LbHost: requests and the drain ------------------------------------------------------
+    def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]:
+        self.calls.append("http")
+        return [self._request(method, url) for url in urls]
+
+    def connections(self, servers: Sequence[str]) -> Connections:
+        self.calls.append("connections")
+        return Connections(0, ())
+
+    def stop_workers(self, pids: Sequence[int]) -> None:
+        self.calls.append("stop_workers")
+
+    def marker_generation(self, socket: str, max_s: float = 2.0) -> str | None:
+        self.calls.append("marker_generation")
+        return self._served_generation()
+
+    # -- the toy Nginx and apps -------------------------------------------------------------
+    def _write(self, path: str, text: str) -> None:
+        self.writes.append(path)
+        self.files[path] = text
+
+    def _request(self, method: str, url: str) -> HttpAnswer:
         if url.startswith(self.lb_url):
-            return self._through_lb("/" + url[len(self.lb_url) :])
-        match = re.match(r"^http://(?P<address>[^/]+)(?P<path>/.*)$", url)
-        app = self.apps.get(match.group("address")) if match else None
-        if match is None or app is None:
-            return 0, ""
-        return self._app(app, method, match.group("path"))
+            status, body = self._through_lb("/" + url[len(self.lb_url) :])
+        else:
+            match = re.match(r"^http://(?P<address>[^/]+)(?P<path>/.*)$", url)
+            app = self.apps.get(match.group("address")) if match else None
+            status, body = (0, "") if match is None or app is None else self._app(app, method, match.group("path"))
+        return HttpAnswer(url, status, 0.002, body[:2048].rstrip("\n"))
 
     @staticmethod
     def _app(app: App, method: str, path: str) -> tuple[int, str]:
@@ -277,11 +331,14 @@ class FakeTransport(Transport):
             return 500, "failing (APP_FAIL)"
         return 200, f"{app.version}\n"
 
-    def _through_lb(self, path: str) -> tuple[int, str]:
+    def _route(self) -> Route | None:
         live = [r for r in routes(self.served) if not r.down and r.address in self.apps]
-        if not live:
+        return max(live, key=lambda r: r.weight) if live else None
+
+    def _through_lb(self, path: str) -> tuple[int, str]:
+        route = self._route()
+        if route is None:
             return 502, "<html>502 Bad Gateway</html>"
-        route = max(live, key=lambda r: r.weight)
         return self._app(self.apps[route.address], "GET", path)
 
     def _nginx_t(self, text: str, path: str) -> str | None:
@@ -292,63 +349,28 @@ class FakeTransport(Transport):
                     return f'host not found in upstream "{route.address}" in {path}'
         return error
 
-    def _test_isolated(self, args: list[str]) -> tuple[int, str]:
-        candidate = args[0]
-        error = self._nginx_t(self.files[candidate].decode(), candidate)
-        if error:
-            return 1, f"nginx: [emerg] {error}\nnginx: configuration file /tmp/fake/nginx.conf test failed\n"
-        return 0, ""
-
-    def _apply(self, args: list[str]) -> tuple[int, str]:
-        live, candidate = args
-        before = self.files.get(live)
-        self.files[live] = self.files.pop(candidate)
-        error = self.full_config_error or self._nginx_t(self.files[live].decode(), live)
-        if error is None:
-            if before is not None:
-                self.files[f"{live}.previous"] = before
-            return 0, "nginx: configuration file /etc/nginx/nginx.conf test is successful\n"
-        if before is not None:
-            self.files[live] = before
-        else:
-            del self.files[live]
-        return 10, f"nginx: [emerg] {error}\nnginx: configuration file /etc/nginx/nginx.conf test failed\n"
-
-    def _reload_confirm(self, args: list[str]) -> tuple[int, str]:
-        generation, socket = args[0], args[1]
-        old = self.workers
-        head = f"old_workers= {' '.join(map(str, old))} \nreload_at_ms=1700000000000\n"
-        text = self.files[self.path].decode()
-        error = self._nginx_t(text, self.path)
-        if error:  # nginx -s reload tests the config first and never signals
-            return 2, head + f"reload_exit=1\nreload_ms=5\nreload_output=nginx: [emerg] {error}\n"
-        head += "reload_exit=0\nreload_ms=5\n"
-        if self.refuse_reloads:
-            self.refuse_reloads -= 1
-            return 4, head + f"new_workers=0\nold_left={len(old)}\nmarker_ok=0\n"
-        self.reloads += 1
-        self.served = text
-        self.workers = [self._next_pid, self._next_pid + 1]
-        self._next_pid += 2
-        if socket != "-" and self._served_generation() != generation:
-            return 4, head + "new_workers=2\nold_left=0\nmarker_ok=0\n"
-        return 0, head + "new_workers_ms=10\nold_stopped_ms=110\nmarker_ms=30\nconfirmed_ms=110\n"
-
-    def _connections(self, args: list[str]) -> tuple[int, str]:
-        return 0, "--- tcp\n--- draining\n"
-
-    def _restore(self, args: list[str]) -> tuple[int, str]:
-        live = args[0]
-        previous = self.files.get(f"{live}.previous")
-        if previous is None:
-            return 1, f"cp: cannot stat '{live}.previous': No such file or directory\n"
-        self.files[live] = previous
-        return 0, ""
-
     def _served_generation(self) -> str | None:
         match = _MARKER.search(self.served)
         return match.group("generation") if match else None
 
 
-def state_line(text: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith(STATE_PREFIX))
+def _failed(error: str, main_config: str) -> str:
+    return f"nginx: [emerg] {error}\nnginx: configuration file {main_config} test failed\n"
+
+
+class NoTransport(Transport):
+    """What the CLI and the action open while ``FakeHost`` stands in for ``ScriptedHost``: never used."""
+
+    description = "fake://lb"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        raise AssertionError(f"the fake host does the work; nothing runs {argv[:2]!r}")
+
+    def write_file(self, path: str, data: bytes) -> None:
+        raise AssertionError(f"the fake host does the work; nothing writes {path}")
+
+    def close(self) -> None:
+        self.closed = True

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import LB_CONFIG, FakeTransport
+from fakes import LB_CONFIG, FakeHost, NoTransport
 from test_github import read_outputs
 
 from swap_action import action
 from swap_action.github import Commands
+from swap_action.inputs import BY_NAME
+from swap_action.transport import Transport
 
 
 class Run:
-    def __init__(self, tmp_path: Path, fake: FakeTransport | None) -> None:
+    def __init__(self, tmp_path: Path, fake: FakeHost | None) -> None:
         self.tmp_path = tmp_path
         self.fake = fake
         self.stream = io.StringIO()
@@ -41,17 +43,22 @@ class Run:
 
 @pytest.fixture
 def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    def go(fake: FakeTransport | None = None, **inputs: str) -> Run:
+    def go(fake: FakeHost | None = None, **inputs: str) -> Run:
         result = Run(tmp_path, fake)
         opened: list[str] = []
 
-        def open_transport(target: str, **_: object) -> FakeTransport:
+        def open_transport(target: str, **_: object) -> NoTransport:
             opened.append(target)
             if fake is None:
                 raise AssertionError("the LB must not be touched")
+            return NoTransport()
+
+        def scripted_host(transport: Transport) -> FakeHost:
+            assert fake is not None and isinstance(transport, NoTransport)
             return fake
 
         monkeypatch.setattr(action, "open_transport", open_transport)
+        monkeypatch.setattr(action, "ScriptedHost", scripted_host)
         for name in ("output", "summary"):
             (tmp_path / name).write_text("")
         environ = {
@@ -65,7 +72,7 @@ def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             "BG_BLUE": "blue:8080",
             "BG_GREEN": "green:8080",
         }
-        environ.update({action.INPUTS[name.replace("_", "-")][0]: value for name, value in inputs.items()})
+        environ.update({BY_NAME[name.replace("_", "-")].env: value for name, value in inputs.items()})
         result.code = action.run(environ, Commands(environ, result.stream))
         return result
 
@@ -73,7 +80,7 @@ def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_swap_writes_outputs_summary_and_report(run_action: Any) -> None:
-    fake = FakeTransport()
+    fake = FakeHost()
     run = run_action(fake, to="green", verify_url="http://127.0.0.1/", verify_expect="green")
     assert run.code == 0, run.log
     assert fake.served_slot() == "green"
@@ -86,7 +93,8 @@ def test_a_swap_writes_outputs_summary_and_report(run_action: Any) -> None:
     assert int(outputs["duration-ms"]) >= 0
     assert "+    server green:8080;  # slot=green" in outputs["config-diff"]
     assert outputs["report"] == "bluegreen-swap-report-swap.json"
-    assert run.report()["outcome"] == "swapped"
+    assert run.report()["outcome"]["result"] == "swapped" and run.report()["target"] == "docker://lb"
+    assert "bluegreen-swap: swapped; live: green;" in run.log
     assert "::group::lock" in run.log and "::endgroup::" in run.log
     assert "green is live (was blue)" in run.summary and "```diff" in run.summary
 
@@ -137,7 +145,7 @@ def test_a_template_from_the_workspace_is_used(run_action: Any, tmp_path: Path) 
         "upstream {{ upstream }} {\n    least_conn;\n{%- for s in servers %}\n"
         "    server {{ s.address }}{% if s.down %} down{% endif %};  # slot={{ s.slot }}\n{%- endfor %}\n}\n"
     )
-    fake = FakeTransport()
+    fake = FakeHost()
     run = run_action(fake, to="green", template="upstream.j2")
     assert run.code == 0, run.log
     assert "least_conn;" in (fake.live_text() or "")
@@ -151,25 +159,30 @@ def test_empty_health_path_skips_the_health_gate_while_unset_inputs_take_default
     assert request.options.health_path is None
 
 
-def test_a_failed_verification_rolls_back_and_says_so(run_action: Any) -> None:
-    fake = FakeTransport()
+def test_a_failed_verification_restores_and_says_so(run_action: Any) -> None:
+    fake = FakeHost()
     fake.apps["green:8080"].fail = True
     run = run_action(fake, to="green", verify_url="http://127.0.0.1/")
     assert run.code == 1
     assert fake.served_slot() == "blue"
     outputs = run.outputs
     assert (outputs["active-slot"], outputs["previous-slot"], outputs["changed"]) == ("blue", "blue", "false")
-    assert "Rolled back: the previous config is live again (blue is live)." in run.log.replace("%0A", "\n")
-    assert run.report()["outcome"] == "rolled back" and run.report()["rolled_back"] is True
-    assert "| rolled back | yes" in run.summary
+    assert "The previous config was restored: blue is live again." in run.log.replace("%0A", "\n")
+    outcome = run.report()["outcome"]
+    assert outcome["result"] == "restored" and outcome["restored"] is True
+    assert "| restored | yes: the previous config is live again |" in run.summary
+    error = next(line for line in run.log.splitlines() if line.startswith("::error"))
+    assert error.startswith("::error title=bluegreen-swap%3A verification through the load balancer failed::")
+    assert run.log.rstrip().splitlines()[-1] == error, "the annotation comes last"
 
 
 def test_dry_run_changes_nothing_and_outputs_the_planned_diff(run_action: Any) -> None:
-    fake = FakeTransport()
+    fake = FakeHost()
     before = fake.live_text()
     run = run_action(fake, to="green", dry_run="true")
     assert run.code == 0, run.log
     assert fake.live_text() == before and fake.reloads == 0
-    assert run.outputs["changed"] == "false"
+    assert run.outputs["changed"] == "false" and run.outputs["active-slot"] == "blue"
     assert "+    server green:8080;" in run.outputs["config-diff"]
     assert "(dry run)" in run.summary
+    assert run.report()["outcome"]["result"] == "planned" and run.report()["dry_run"] is True

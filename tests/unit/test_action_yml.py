@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from swap_action import action
+from swap_action.inputs import INPUTS, Input
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,20 +41,34 @@ def test_it_is_a_docker_action_built_from_the_repository_dockerfile(action_yml: 
     assert action_yml["branding"]["icon"] and action_yml["branding"]["color"]
 
 
+def test_the_inputs_are_the_table_in_its_order(action_yml: dict[str, Any]) -> None:
+    assert list(action_yml["inputs"]) == [spec.name for spec in INPUTS]
+
+
 def test_every_input_is_mapped_explicitly_into_the_container(action_yml: dict[str, Any]) -> None:
     env = action_yml["runs"]["env"]
-    expected = {variable: f"${{{{ inputs.{name} }}}}" for name, (variable, _default) in action.INPUTS.items()}
-    assert env == expected
-    assert list(action_yml["inputs"]) == list(action.INPUTS)
+    assert env == {spec.env: f"${{{{ inputs.{spec.name} }}}}" for spec in INPUTS}
+    assert list(env) == [spec.env for spec in INPUTS]
+    assert all(re.fullmatch(r"BG_[A-Z_]+", spec.env) for spec in INPUTS)
 
 
-def test_inputs_are_described_and_defaults_match_the_entrypoint(action_yml: dict[str, Any]) -> None:
-    for name, spec in action_yml["inputs"].items():
-        assert len(spec["description"]) > 20, name
-        if spec.get("required"):
-            assert "default" not in spec, name
-            continue
-        assert str(spec["default"]) == action.INPUTS[name][1], name
+@pytest.mark.parametrize("spec", INPUTS, ids=[spec.name for spec in INPUTS])
+def test_each_input_is_described_and_defaulted_as_the_table_says(action_yml: dict[str, Any], spec: Input) -> None:
+    declared = action_yml["inputs"][spec.name]
+    assert declared["description"] == spec.help
+    assert declared.get("required", False) is spec.required
+    if spec.required:
+        assert "default" not in declared, "a required input has no default"
+    else:
+        assert isinstance(declared["default"], str), "quoted in YAML: 100, true and false stay text"
+        assert declared["default"] == spec.default
+    assert set(declared) <= {"description", "required", "default"}
+
+
+def test_the_table_describes_every_input_well_enough_for_a_reference() -> None:
+    for spec in INPUTS:
+        assert len(spec.help) > 20 and spec.help.endswith("."), spec.name
+        assert "\n" not in spec.help and "|" not in spec.help, spec.name
 
 
 def test_outputs_are_the_ones_the_entrypoint_writes(action_yml: dict[str, Any]) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import LB_CONFIG, FakeTransport
+from fakes import LB_CONFIG, FakeHost, NoTransport
 
 from swap_action import cli
+from swap_action.inputs import DEFAULT_CONFIG_PATH
+from swap_action.transport import Transport
 from swap_action.upstream import parse_state
 
 BASE = ["--target", "docker://fake-lb", "--config-path", LB_CONFIG]
@@ -22,17 +24,26 @@ class Run:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTransport:
-    transport = FakeTransport()
-    opened: list[dict[str, Any]] = []
+def opened() -> list[dict[str, Any]]:
+    """The transports the CLI opened: target and keyword arguments."""
+    return []
 
-    def open_transport(target: str, **kwargs: Any) -> FakeTransport:
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, opened: list[dict[str, Any]]) -> FakeHost:
+    host = FakeHost()
+
+    def open_transport(target: str, **kwargs: Any) -> NoTransport:
         opened.append({"target": target, **kwargs})
-        return transport
+        return NoTransport()
+
+    def scripted_host(transport: Transport) -> FakeHost:
+        assert isinstance(transport, NoTransport), "the host runs over the transport the CLI opened"
+        return host
 
     monkeypatch.setattr(cli, "open_transport", open_transport)
-    transport.opened = opened  # type: ignore[attr-defined]
-    return transport
+    monkeypatch.setattr(cli, "ScriptedHost", scripted_host)
+    return host
 
 
 def run(*argv: str) -> Run:
@@ -41,28 +52,34 @@ def run(*argv: str) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
-def test_swap_prints_the_timeline_to_stderr_and_a_summary(fake: FakeTransport) -> None:
+def test_swap_prints_the_timeline_to_stderr_and_a_summary(fake: FakeHost) -> None:
     result = run("swap", *BASE, "--to", "green", "--verify-url", "http://127.0.0.1/", "--verify-expect", "green")
     assert result.code == 0, result.err
     assert result.out.strip().startswith("swapped blue -> green in ")
-    assert "[ok ] reload + confirm (100% to green)" in result.err
+    assert "[ok ] reload-confirm (100% to green)" in result.err
     assert "[ok ] verify (100% to green)" in result.err
     assert fake.served_slot() == "green"
 
 
-def test_json_report_on_stdout(fake: FakeTransport) -> None:
+def test_json_report_on_stdout(fake: FakeHost) -> None:
     result = run("swap", *BASE, "--json")
     assert result.code == 0
-    report = json.loads(result.out)
-    assert report["changed"] is True and report["active_slot"] == "green" and report["error"] is None
+    outcome = json.loads(result.out)["outcome"]
+    assert (outcome["result"], outcome["changed"], outcome["active"], outcome["previous"]) == (
+        "swapped",
+        True,
+        "green",
+        "blue",
+    )
+    assert outcome["error"] is None
     assert "swapped blue -> green" in result.err
 
 
-def test_input_error_exits_2_names_the_input_and_opens_nothing(fake: FakeTransport) -> None:
+def test_input_error_exits_2_names_the_input_and_opens_nothing(fake: FakeHost, opened: list[object]) -> None:
     result = run("swap", *BASE, "--blue", "x;y:80")
     assert result.code == 2
     assert result.err.startswith("error: input 'blue': 'x;y:80' is not a server address\nfix: ")
-    assert fake.opened == []  # type: ignore[attr-defined]
+    assert opened == []
 
 
 @pytest.mark.parametrize(
@@ -84,12 +101,12 @@ def test_input_error_exits_2_names_the_input_and_opens_nothing(fake: FakeTranspo
         (["--green", "green:8080\n}"], "green"),
     ],
 )
-def test_each_bad_flag_is_named(fake: FakeTransport, flags: list[str], name: str) -> None:
+def test_each_bad_flag_is_named(fake: FakeHost, opened: list[object], flags: list[str], name: str) -> None:
     result = run("swap", *BASE, *flags)
     assert result.code == 2, result.err
     assert f"error: input '{name}'" in result.err
     assert "\nfix: " in result.err
-    assert fake.opened == []  # type: ignore[attr-defined]
+    assert opened == []
 
 
 def test_unknown_flag_exits_2() -> None:
@@ -105,7 +122,7 @@ def test_unknown_target_scheme_is_an_input_error() -> None:
     assert result.code == 2 and "error: input 'target'" in result.err
 
 
-def test_swap_error_exits_1_with_cause_and_fix(fake: FakeTransport) -> None:
+def test_swap_error_exits_1_with_cause_and_fix(fake: FakeHost) -> None:
     fake.apps["green:8080"].healthy = False
     before = fake.live_text()
     result = run("swap", *BASE)
@@ -116,17 +133,24 @@ def test_swap_error_exits_1_with_cause_and_fix(fake: FakeTransport) -> None:
     assert fake.live_text() == before
 
 
-def test_failed_swap_still_prints_the_json_report(fake: FakeTransport) -> None:
+def test_failed_swap_still_prints_the_json_report(fake: FakeHost) -> None:
     fake.apps["green:8080"].fail = True
     result = run("swap", *BASE, "--verify-url", "http://127.0.0.1/", "--json")
     assert result.code == 1
     report = json.loads(result.out)
-    assert report["rolled_back"] is True and report["active_slot"] == "blue"
-    assert report["error"]["type"] == "VerificationError"
-    assert [s["name"] for s in report["steps"]][-1] == "rollback"
+    outcome = report["outcome"]
+    assert (outcome["result"], outcome["restored"], outcome["changed"], outcome["active"]) == (
+        "restored",
+        True,
+        False,
+        "blue",
+    )
+    assert outcome["error"]["type"] == "VerificationError"
+    assert report["steps"][-1]["phase"] == "restore"
+    assert "The previous config was restored: blue is live again." in result.err
 
 
-def test_config_test_error_shows_nginx_output_and_the_hint(fake: FakeTransport, tmp_path: Path) -> None:
+def test_config_test_error_shows_nginx_output_and_the_hint(fake: FakeHost, tmp_path: Path) -> None:
     template = tmp_path / "t.j2"
     template.write_text(
         "upstream {{ upstream }} {\n{% for s in servers %}    server {{ s.address }} weight={{ 0 if s.down else 1 }};\n{% endfor %}}\n"
@@ -138,7 +162,7 @@ def test_config_test_error_shows_nginx_output_and_the_hint(fake: FakeTransport, 
     assert "  | nginx: [emerg]" in result.err
 
 
-def test_plan_prints_the_diff_and_changes_nothing(fake: FakeTransport) -> None:
+def test_plan_prints_the_diff_and_changes_nothing(fake: FakeHost) -> None:
     before = fake.live_text()
     result = run("plan", *BASE, "--to", "green")
     assert result.code == 0
@@ -148,7 +172,7 @@ def test_plan_prints_the_diff_and_changes_nothing(fake: FakeTransport) -> None:
     assert fake.live_text() == before and fake.reloads == 0
 
 
-def test_rollback_and_auto(fake: FakeTransport) -> None:
+def test_rollback_and_auto(fake: FakeHost) -> None:
     assert run("rollback", *BASE).code == 1  # nothing recorded to go back to
     assert run("swap", *BASE).code == 0
     result = run("rollback", *BASE)
@@ -156,14 +180,14 @@ def test_rollback_and_auto(fake: FakeTransport) -> None:
     assert parse_state(fake.live_text() or "").live == "blue"
 
 
-def test_already_live(fake: FakeTransport) -> None:
+def test_already_live(fake: FakeHost) -> None:
     result = run("swap", *BASE, "--to", "blue")
     assert result.code == 0
     assert result.out.startswith("blue is already live with these servers: nothing changed")
-    assert fake.writes == []
+    assert fake.writes == [] and "install" not in fake.calls
 
 
-def test_status(fake: FakeTransport) -> None:
+def test_status(fake: FakeHost) -> None:
     run("swap", *BASE)
     result = run("status", *BASE)
     assert result.code == 0
@@ -175,27 +199,25 @@ def test_status(fake: FakeTransport) -> None:
     assert rows["marker"].strip().endswith(": Nginx serves this file")
 
 
-def test_status_json_says_when_nginx_serves_another_config(fake: FakeTransport) -> None:
-    fake.files[LB_CONFIG] = (fake.live_text() or "").replace("g0-initial", "g9-edited").encode()
+def test_status_json_says_when_nginx_serves_another_config(fake: FakeHost) -> None:
+    fake.files[LB_CONFIG] = (fake.live_text() or "").replace("g0-initial", "g9-edited")
     status = json.loads(run("status", *BASE, "--json").out)
     assert status["generation"] == "g9-edited"
     assert status["marker"] == {"socket": "/run/bluegreen-swap-app.sock", "answer": "g0-initial", "matches_file": False}
 
 
-def test_ssh_key_files_are_read_and_passed(fake: FakeTransport, tmp_path: Path) -> None:
+def test_ssh_key_files_are_read_and_passed(fake: FakeHost, opened: list[object], tmp_path: Path) -> None:
     key, known = tmp_path / "id", tmp_path / "known"
     key.write_text("KEY")
     known.write_text("lb ssh-ed25519 AAAA")
     result = run("status", "--target", "ssh://root@lb", "--ssh-key-file", str(key), "--known-hosts-file", str(known))
     assert result.code == 0
-    assert fake.opened == [  # type: ignore[attr-defined]
-        {"target": "ssh://root@lb", "ssh_key": "KEY", "known_hosts": "lb ssh-ed25519 AAAA"}
-    ]
+    assert opened == [{"target": "ssh://root@lb", "ssh_key": "KEY", "known_hosts": "lb ssh-ed25519 AAAA"}]
 
 
 def test_default_config_path_is_conf_d() -> None:
     args = cli.build_parser().parse_args(["swap"])
-    assert args.config_path == "/etc/nginx/conf.d/upstream.conf" == cli.DEFAULT_CONFIG_PATH
+    assert args.config_path == "/etc/nginx/conf.d/upstream.conf" == DEFAULT_CONFIG_PATH
     options = cli.swap_options(args)
     assert options.to == "auto" and options.steps == (100,) and options.health_path == "/healthz"
     assert options.rollback_on_failure is True and options.drain_policy == "cut"

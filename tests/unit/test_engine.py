@@ -1,13 +1,14 @@
-"""The swap sequence against the fake LB: what is refused, what is rolled back, what is left alone."""
+"""The swap sequence against the fake LB: what is refused, what is restored, what is left alone."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
-from fakes import LB_CONFIG, FakeTransport
+from fakes import LB_CONFIG, FakeHost
 
-from swap_action import engine as engine_module
+from swap_action import run as run_module
 from swap_action.engine import Engine
 from swap_action.errors import (
     ConfigTestError,
@@ -15,13 +16,14 @@ from swap_action.errors import (
     InputError,
     LockError,
     ReloadError,
-    RollbackError,
+    RestoreError,
     StateError,
+    TransportError,
     VerificationError,
 )
+from swap_action.host import Connections, HttpAnswer
 from swap_action.inputs import Slots, SwapOptions
-from swap_action.nginx import LoadBalancer
-from swap_action.timeline import Step
+from swap_action.outcome import Outcome, Phase, Result, Step, SwapReport
 from swap_action.upstream import parse_state
 
 WEIGHT_ZERO_TEMPLATE = """upstream {{ upstream }} {
@@ -35,12 +37,13 @@ WEIGHT_ZERO_TEMPLATE = """upstream {{ upstream }} {
 class Quiet:
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.started: list[Step] = []
 
-    def step_started(self, name: str) -> None:
-        pass
+    def step_started(self, step: Step) -> None:
+        self.started.append(step)
 
     def step_finished(self, step: Step) -> None:
-        self.lines.append(f"{'ok' if step.ok else 'ERR'} {step.name} {step.detail}")
+        self.lines.append(f"{'ok' if step.ok else 'ERR'} {step.label} {step.detail}")
 
     def info(self, message: str) -> None:
         self.lines.append(message)
@@ -62,51 +65,86 @@ def options(**changes: object) -> SwapOptions:
 
 
 @pytest.fixture
-def fake() -> FakeTransport:
-    return FakeTransport()
+def fake() -> FakeHost:
+    return FakeHost()
 
 
 @pytest.fixture
-def engine(fake: FakeTransport) -> Engine:
-    return Engine(LoadBalancer(fake), Quiet())
+def engine(fake: FakeHost) -> Engine:
+    return Engine(fake, Quiet())
 
 
 @pytest.fixture(autouse=True)
 def fast_lock_poll(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "LOCK_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(run_module, "LOCK_POLL_SECONDS", 0.01)
 
 
-def live_state(fake: FakeTransport) -> tuple[str | None, dict[str, int]]:
+def live_state(fake: FakeHost) -> tuple[str | None, dict[str, int]]:
     text = fake.live_text()
     assert text is not None
     state = parse_state(text)
     return state.live, state.weights
 
 
-def test_swap_to_green(engine: Engine, fake: FakeTransport) -> None:
+def last(engine: Engine) -> SwapReport:
+    assert engine.last_report is not None
+    return engine.last_report
+
+
+def phases(report: SwapReport) -> list[Phase]:
+    return [step.phase for step in report.steps]
+
+
+def test_swap_to_green(engine: Engine, fake: FakeHost) -> None:
     report = engine.swap(options(verify_expect="green"))
-    assert report.changed and report.active_slot == "green" and report.previous_slot == "blue"
+    assert report.outcome == Outcome(Result.SWAPPED, changed=True, active="green", previous="blue", target="green")
     assert live_state(fake) == ("green", {"blue": 0, "green": 100})
     assert fake.served_slot() == "green"
     assert fake.reloads == 1
     text = fake.live_text()
     assert text is not None and "server blue:8080 down;" in text and "weight=0" not in text
-    assert f"{LB_CONFIG}.lock" not in fake.dirs, "the lock is released"
+    assert f"{LB_CONFIG}.lock" not in fake.locks, "the lock is released"
     assert report.drain is not None and report.drain.outcome == "complete"
     assert "+# bluegreen-swap state:" in report.config_diff
+    assert fake.leftovers() == []
+    assert phases(report) == [
+        Phase.LOCK,
+        Phase.PROBE,
+        Phase.RENDER,
+        Phase.GATE,
+        Phase.TEST,
+        Phase.APPLY,
+        Phase.RELOAD_CONFIRM,
+        Phase.VERIFY,
+        Phase.DRAIN,
+    ]
+    assert all(step.ok for step in report.steps)
+    assert report.confirmed_at is not None and report is engine.last_report
 
 
-def test_already_live_changes_nothing(engine: Engine, fake: FakeTransport) -> None:
+def test_steps_carry_phase_slot_and_percent_as_fields(engine: Engine) -> None:
+    report = engine.swap(options(steps=(10, 100)))
+    reloads = [step for step in report.steps if step.phase is Phase.RELOAD_CONFIRM]
+    assert [(step.slot, step.percent) for step in reloads] == [("green", 10), ("green", 100)]
+    drain = next(step for step in report.steps if step.phase is Phase.DRAIN)
+    assert (drain.slot, drain.percent) == ("blue", None), "the drain names the slot drained"
+    assert reloads[0].label == "reload-confirm (10% to green)"
+    observer = engine.observer
+    assert isinstance(observer, Quiet)
+    assert observer.started == report.steps, "the observer is told each Step as it starts"
+
+
+def test_already_live_changes_nothing(engine: Engine, fake: FakeHost) -> None:
     before = fake.live_text()
     report = engine.swap(options(to="blue"))
-    assert report.changed is False
-    assert report.active_slot == "blue" and report.target_slot == "blue"
+    assert report.outcome == Outcome(Result.UNCHANGED, changed=False, active="blue", previous="blue", target="blue")
     assert fake.writes == [], "nothing is written"
     assert fake.live_text() == before
-    assert "reload_confirm.sh" not in fake.calls and "apply.sh" not in fake.calls
+    assert "reload_and_confirm" not in fake.calls and "install" not in fake.calls
+    assert report.config_diff == "" and report.drain is None
 
 
-def test_unhealthy_target_is_refused_and_nothing_changes(engine: Engine, fake: FakeTransport) -> None:
+def test_unhealthy_target_is_refused_and_nothing_changes(engine: Engine, fake: FakeHost) -> None:
     fake.apps["green:8080"].healthy = False
     before = fake.live_text()
     with pytest.raises(HealthCheckError) as caught:
@@ -114,46 +152,56 @@ def test_unhealthy_target_is_refused_and_nothing_changes(engine: Engine, fake: F
     assert "green:8080/healthz answered 503" in caught.value.cause
     assert "no traffic was moved" in caught.value.fix
     assert fake.live_text() == before
-    # Only a staged candidate was written (next to the live file), and it is gone again.
-    assert all(".candidate-" in path for path in fake.writes)
-    assert not [path for path in fake.files if ".candidate-" in path]
-    assert "apply.sh" not in fake.calls and fake.reloads == 0
+    assert fake.leftovers() == [], "the candidate is gone and the old bytes are back"
+    assert f"{LB_CONFIG}.previous" not in fake.files, "never applied"
+    assert "reload_and_confirm" not in fake.calls and fake.reloads == 0
     assert fake.served_slot() == "blue"
-    assert f"{LB_CONFIG}.lock" not in fake.dirs
+    assert f"{LB_CONFIG}.lock" not in fake.locks
+    outcome = last(engine).outcome
+    assert (outcome.result, outcome.changed, outcome.active, outcome.previous) == (Result.FAILED, False, "blue", "blue")
+    assert outcome.restored is False and outcome.error is not None
+    assert outcome.error.type == "HealthCheckError"
+    gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
+    assert not gate.ok and gate.data["answers"][0]["status"] == 503
 
 
-def test_nginx_t_failure_leaves_the_file_unchanged(engine: Engine, fake: FakeTransport) -> None:
+def test_nginx_t_failure_leaves_the_file_unchanged(engine: Engine, fake: FakeHost) -> None:
     before = fake.live_text()
     with pytest.raises(ConfigTestError) as caught:
         engine.swap(options(template=WEIGHT_ZERO_TEMPLATE))
     assert 'invalid parameter "weight=0"' in caught.value.cause
     assert "down" in caught.value.fix
     assert fake.live_text() == before
-    assert "apply.sh" not in fake.calls and fake.reloads == 0
-    assert not [path for path in fake.files if ".candidate-" in path], "the candidate is removed"
+    assert f"{LB_CONFIG}.previous" not in fake.files and fake.reloads == 0
+    assert fake.leftovers() == [], "the candidate is removed"
+    assert last(engine).outcome.changed is False and last(engine).outcome.active == "blue"
 
 
-def test_whole_config_test_failure_puts_the_file_back(engine: Engine, fake: FakeTransport) -> None:
+def test_whole_config_test_failure_puts_the_file_back(engine: Engine, fake: FakeHost) -> None:
     fake.full_config_error = 'duplicate upstream "app" in /etc/nginx/conf.d/old.conf:1'
     before = fake.live_text()
     with pytest.raises(ConfigTestError) as caught:
         engine.swap(options())
     assert "duplicate upstream" in caught.value.cause
     assert "another file already defines this upstream" in caught.value.fix
+    assert "The live file was put back unchanged." in caught.value.fix
     assert fake.live_text() == before
     assert fake.reloads == 0 and fake.served_slot() == "blue"
+    assert fake.leftovers() == []
 
 
-def test_verification_failure_rolls_back(engine: Engine, fake: FakeTransport) -> None:
+def test_verification_failure_restores(engine: Engine, fake: FakeHost) -> None:
     fake.apps["green:8080"].fail = True
     before = parse_state(fake.live_text() or "")
     with pytest.raises(VerificationError) as caught:
         engine.swap(options())
     assert "answered 500" in caught.value.cause
-    assert "The previous config was restored: blue is live." in caught.value.fix
-    report = engine.last_report
-    assert report is not None and report.rolled_back and report.active_slot == "blue"
-    assert [s.name for s in report.steps][-1] == "rollback"
+    report = last(engine)
+    assert report.outcome.result is Result.RESTORED
+    assert report.outcome.restored and not report.outcome.changed
+    assert (report.outcome.active, report.outcome.previous, report.outcome.target) == ("blue", "blue", "green")
+    assert report.outcome.state_sentence() == "The previous config was restored: blue is live again."
+    assert phases(report)[-1] is Phase.RESTORE and report.steps[-1].ok
     after = parse_state(fake.live_text() or "")
     assert (after.live, after.weights, after.slots, after.previous) == (
         before.live,
@@ -162,56 +210,134 @@ def test_verification_failure_rolls_back(engine: Engine, fake: FakeTransport) ->
         before.previous,
     )
     assert fake.served_slot() == "blue"
-    assert fake.reloads == 2, "the swap, then the rollback"
+    assert fake.reloads == 2, "the swap, then the restore"
+    assert "+    server green:8080;  # slot=green" in report.config_diff, "the diff of what was tried"
 
 
-def test_verify_expect_text_not_served_rolls_back(engine: Engine, fake: FakeTransport) -> None:
+def test_verify_expect_text_not_served_restores(engine: Engine, fake: FakeHost) -> None:
     with pytest.raises(VerificationError) as caught:
         engine.swap(options(verify_expect="purple"))
     assert "expected 'purple'" in caught.value.cause
     assert fake.served_slot() == "blue"
+    assert last(engine).outcome.result is Result.RESTORED
 
 
-def test_no_rollback_leaves_the_failed_swap_live(engine: Engine, fake: FakeTransport) -> None:
+def test_no_restore_leaves_the_failed_swap_live(engine: Engine, fake: FakeHost) -> None:
     fake.apps["green:8080"].fail = True
     with pytest.raises(VerificationError):
         engine.swap(options(rollback_on_failure=False))
-    assert engine.last_report is not None and not engine.last_report.rolled_back
-    assert live_state(fake)[0] == "green"
+    outcome = last(engine).outcome
+    assert (outcome.result, outcome.changed, outcome.active, outcome.restored) == (Result.FAILED, True, "green", False)
+    assert outcome.state_sentence() == "Not restored: the new config stays live (green is live)."
+    assert live_state(fake)[0] == "green" and fake.served_slot() == "green"
+    assert Phase.RESTORE not in phases(last(engine))
 
 
-def test_silently_refused_reload_rolls_back(engine: Engine, fake: FakeTransport) -> None:
+def test_silently_refused_reload_restores(engine: Engine, fake: FakeHost) -> None:
     fake.refuse_reloads = 1
     with pytest.raises(ReloadError) as caught:
         engine.swap(options(confirm_timeout=0.5))
     assert "not live after" in caught.value.cause
     assert live_state(fake)[0] == "blue"
-    assert engine.last_report is not None and engine.last_report.rolled_back
+    assert last(engine).outcome.restored and last(engine).outcome.result is Result.RESTORED
 
 
-def test_rollback_that_fails_too_needs_a_human(engine: Engine, fake: FakeTransport) -> None:
+def test_a_reload_nginx_refuses_loudly_never_counts_as_changed(engine: Engine, fake: FakeHost) -> None:
+    """An [emerg] at the reload means Nginx kept serving the old config: nothing changed for
+    traffic, whether or not the file is restored."""
+    fake.emerg_on_reload = "bind() to 0.0.0.0:80 failed (98: Address already in use)"
+    with pytest.raises(ReloadError) as caught:
+        engine.swap(options(rollback_on_failure=False))
+    assert "Nginx refused the new config after the reload signal" in caught.value.cause
+    assert "Address already in use" in caught.value.cause
+    assert fake.served_slot() == "blue"
+    outcome = last(engine).outcome
+    assert (outcome.changed, outcome.active, outcome.result) == (False, "blue", Result.FAILED)
+
+
+def test_a_restore_that_fails_too_needs_a_human(engine: Engine, fake: FakeHost) -> None:
     fake.refuse_reloads = 2
-    with pytest.raises(RollbackError) as caught:
+    with pytest.raises(RestoreError) as caught:
         engine.swap(options(confirm_timeout=0.5))
-    assert caught.value.cause.startswith("rollback failed too")
+    assert caught.value.cause.startswith("restoring the previous config failed too")
     assert f"restore {LB_CONFIG}.previous by hand" in caught.value.fix
+    outcome = last(engine).outcome
+    assert outcome.result is Result.FAILED and not outcome.restored
+    assert outcome.error is not None and outcome.error.type == "RestoreError", "the outcome names what needs a human"
+    assert not last(engine).steps[-1].ok and last(engine).steps[-1].phase is Phase.RESTORE
+    # Neither config was proven live: the outcome does not claim either slot.
+    assert outcome.restore_failed and outcome.active is None
+    assert "what Nginx serves is unknown" in outcome.state_sentence()
 
 
-def test_lock_held_raises_lock_error_after_the_timeout(engine: Engine, fake: FakeTransport) -> None:
+def test_a_failing_drain_never_undoes_a_verified_swap() -> None:
+    class DrainFails(FakeHost):
+        def connections(self, servers: Sequence[str]) -> Connections:
+            raise TransportError("the LB went away", "check the network")
+
+    broken = DrainFails()
+    engine = Engine(broken, Quiet())
+    with pytest.raises(TransportError):
+        engine.swap(options())
+    outcome = last(engine).outcome
+    assert (outcome.result, outcome.changed, outcome.active, outcome.restored) == (Result.FAILED, True, "green", False)
+    assert broken.served_slot() == "green" and broken.reloads == 1
+    assert Phase.RESTORE not in phases(last(engine))
+
+
+class Interrupted(FakeHost):
+    """The job is cancelled (SIGTERM: ``SystemExit`` from the action's handler) or Ctrl-C while verifying."""
+
+    def __init__(self, interrupt: BaseException) -> None:
+        super().__init__()
+        self.interrupt = interrupt
+
+    def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]:
+        raise self.interrupt
+
+
+def test_a_cancelled_run_is_never_reported_as_a_success() -> None:
+    fake = Interrupted(SystemExit(143))
+    engine = Engine(fake, Quiet())
+    with pytest.raises(SystemExit):
+        engine.swap(options())
+    outcome = last(engine).outcome
+    assert outcome.error is not None and outcome.result is Result.FAILED
+    assert "interrupted" in outcome.error.cause
+    assert f"{LB_CONFIG}.lock" not in fake.locks, "the lock is released"
+
+
+def test_ctrl_c_during_a_step_stays_a_keyboard_interrupt() -> None:
+    engine = Engine(Interrupted(KeyboardInterrupt()), Quiet())
+    with pytest.raises(KeyboardInterrupt):
+        engine.swap(options())
+
+
+def test_lock_held_raises_lock_error_after_the_timeout(engine: Engine, fake: FakeHost) -> None:
     lock = fake.hold_lock("another-run-42")
     before = fake.live_text()
     with pytest.raises(LockError) as caught:
         engine.swap(options(lock_timeout=0.2))
     assert "another-run-42" in caught.value.cause
     assert lock in caught.value.fix
-    assert lock in fake.dirs, "someone else's lock is left alone"
-    assert fake.calls.count("lock.sh") >= 2, "it waited and retried"
+    assert fake.locks[lock].owner == "another-run-42", "someone else's lock is left alone"
+    assert fake.calls.count("begin") >= 2, "it waited and retried"
     assert fake.live_text() == before and fake.writes == []
+    outcome = last(engine).outcome
+    assert outcome.changed is False and outcome.active is None, "the state was never read"
 
 
-def test_auto_without_state_is_an_input_error(fake: FakeTransport) -> None:
-    empty = FakeTransport(managed="")
-    engine = Engine(LoadBalancer(empty), Quiet())
+def test_a_lock_past_its_holders_deadline_is_taken_over(engine: Engine, fake: FakeHost) -> None:
+    lock = fake.hold_lock("dead-run-7", expired=True)
+    report = engine.swap(options())
+    assert report.outcome.changed
+    assert "taken over from dead-run-7" in report.steps[0].detail
+    assert lock not in fake.locks
+
+
+def test_auto_without_state_is_an_input_error() -> None:
+    empty = FakeHost(managed="")
+    engine = Engine(empty, Quiet())
     with pytest.raises(InputError) as caught:
         engine.swap(options(to="auto", slots=Slots(blue=("blue:8080",), green=("green:8080",))))
     assert caught.value.input_name == "to"
@@ -220,77 +346,95 @@ def test_auto_without_state_is_an_input_error(fake: FakeTransport) -> None:
 
 def test_auto_with_an_unreadable_file_is_an_input_error() -> None:
     # A file without state line and no slot comments: the live slot cannot be told.
-    fake = FakeTransport(managed="upstream app {\n    server blue:8080;\n}\n")
-    engine = Engine(LoadBalancer(fake), Quiet())
+    fake = FakeHost(managed="upstream app {\n    server blue:8080;\n}\n")
+    engine = Engine(fake, Quiet())
     with pytest.raises(InputError) as caught:
         engine.swap(options(to="auto", slots=Slots(blue=("blue:8080",), green=("green:8080",))))
     assert caught.value.input_name == "to"
 
 
-def test_first_swap_without_managed_file(fake: FakeTransport) -> None:
-    empty = FakeTransport(managed="")
-    engine = Engine(LoadBalancer(empty), Quiet())
+def test_first_swap_without_managed_file() -> None:
+    empty = FakeHost(managed="")
+    engine = Engine(empty, Quiet())
     report = engine.swap(options(slots=Slots(blue=("blue:8080",), green=("green:8080",))))
-    assert report.changed and live_state(empty)[0] == "green"
+    assert report.outcome.changed and live_state(empty)[0] == "green"
+    assert report.outcome.previous is None and report.outcome.active == "green"
+    assert f"{LB_CONFIG}.previous" not in empty.files, "there was nothing before"
 
 
-def test_auto_goes_there_and_back(engine: Engine, fake: FakeTransport) -> None:
-    assert engine.swap(options(to="auto")).active_slot == "green"
-    assert engine.swap(options(to="auto")).active_slot == "blue"
+def test_auto_goes_there_and_back(engine: Engine, fake: FakeHost) -> None:
+    assert engine.swap(options(to="auto")).outcome.active == "green"
+    assert engine.swap(options(to="auto")).outcome.active == "blue"
     assert fake.served_slot() == "blue"
 
 
-def test_rollback_goes_to_the_recorded_previous_slot(engine: Engine, fake: FakeTransport) -> None:
+def test_rollback_goes_to_the_recorded_previous_slot(engine: Engine, fake: FakeHost) -> None:
     with pytest.raises(StateError):
         engine.rollback(options())  # the initial file records no previous slot
     engine.swap(options())
     report = engine.rollback(options())
-    assert report.changed and report.active_slot == "blue"
+    assert report.outcome.changed and report.outcome.active == "blue" and report.outcome.previous == "green"
+    assert report.outcome.result is Result.SWAPPED and not report.outcome.restored
     assert fake.served_slot() == "blue"
 
 
-def test_canary_steps_reload_once_per_step(engine: Engine, fake: FakeTransport) -> None:
+def test_canary_steps_reload_once_per_step(engine: Engine, fake: FakeHost) -> None:
     report = engine.swap(options(steps=(10, 50, 100)))
-    assert [r["step"] for r in report.reloads] == ["10% to green", "50% to green", "100% to green"]
+    assert [(r.slot, r.percent) for r in report.reloads] == [("green", 10), ("green", 50), ("green", 100)]
+    assert len({r.generation for r in report.reloads}) == 3
+    assert all(r.confirmed_ms == 110 and r.old_workers for r in report.reloads)
     assert live_state(fake) == ("green", {"blue": 0, "green": 100})
+    assert report.confirmed_at == pytest.approx((1_700_000_000_000 + 110) / 1000)
 
 
-def test_plan_changes_nothing(engine: Engine, fake: FakeTransport) -> None:
+def test_a_canary_failing_at_its_first_step_leaves_the_old_slot_active(engine: Engine, fake: FakeHost) -> None:
+    """Not restored at 10%: traffic changed (green gets its share) but blue still has most of it."""
+    with pytest.raises(VerificationError):
+        engine.swap(options(steps=(10, 100), verify_expect="204", rollback_on_failure=False))
+    outcome = last(engine).outcome
+    assert (outcome.changed, outcome.active, outcome.previous, outcome.restored) == (True, "blue", "blue", False)
+    assert live_state(fake) == ("blue", {"blue": 90, "green": 10})
+
+
+def test_plan_changes_nothing(engine: Engine, fake: FakeHost) -> None:
     before = fake.live_text()
     report = engine.plan(options())
-    assert report.dry_run and not report.changed
+    assert report.dry_run and not report.outcome.changed
+    assert report.outcome.result is Result.PLANNED and report.outcome.active == "blue"
     assert "-    server blue:8080;  # slot=blue" in report.config_diff
     assert fake.live_text() == before
-    assert fake.writes == [f for f in fake.writes if ".candidate-" in f], "only the throw-away candidate"
-    assert fake.reloads == 0
+    assert all(".candidate-" in path for path in fake.writes), "only the throw-away candidate"
+    assert fake.leftovers() == []
+    assert fake.reloads == 0 and "install" not in fake.calls
 
 
-def test_one_slot_given_keeps_the_other_from_the_file(engine: Engine, fake: FakeTransport) -> None:
+def test_one_slot_given_keeps_the_other_from_the_file(engine: Engine, fake: FakeHost) -> None:
     fake.apps["green2:8080"] = fake.apps["green:8080"]
     report = engine.swap(options(slots=Slots(blue=(), green=("green2:8080",))))
-    assert report.changed
+    assert report.outcome.changed
     state = parse_state(fake.live_text() or "")
     assert state.blue == ("blue:8080",) and state.green == ("green2:8080",)
 
 
 def test_target_slot_without_servers_is_refused() -> None:
-    fake = FakeTransport(managed="")
-    engine = Engine(LoadBalancer(fake), Quiet())
+    fake = FakeHost(managed="")
+    engine = Engine(fake, Quiet())
     with pytest.raises(InputError) as caught:
         engine.swap(options(slots=Slots(blue=("blue:8080",), green=())))
     assert caught.value.input_name == "green"
     assert fake.writes == []
 
 
-def test_a_run_that_died_inside_apply_is_settled_by_the_next_one(fake: FakeTransport) -> None:
-    """apply.sh had put its candidate in place and died before deciding: the next run restores the
+def test_a_run_that_died_inside_install_is_settled_by_the_next_one(fake: FakeHost) -> None:
+    """install had put its candidate in place and died before deciding: the next run restores the
     bytes Nginx still serves (no reload followed), says so, then swaps as asked."""
     served = fake.live_text()
-    fake.files[f"{LB_CONFIG}.before-swap"] = served.encode()
-    fake.files[LB_CONFIG] = b"upstream app { server green:8080 weight=0; }\n"  # never reloaded
+    assert served is not None
+    fake.files[f"{LB_CONFIG}.before-swap"] = served
+    fake.files[LB_CONFIG] = "upstream app { server green:8080 weight=0; }\n"  # never reloaded
     observer = Quiet()
-    report = Engine(LoadBalancer(fake), observer).swap(options())
+    report = Engine(fake, observer).swap(options())
     assert any("died while applying" in line for line in observer.lines)
-    assert report.changed and report.active_slot == "green"
-    assert f"{LB_CONFIG}.before-swap" not in fake.files
-    assert fake.files[f"{LB_CONFIG}.previous"].decode() == served
+    assert report.outcome.changed and report.outcome.active == "green" and report.outcome.previous == "blue"
+    assert fake.leftovers() == []
+    assert fake.files[f"{LB_CONFIG}.previous"] == served

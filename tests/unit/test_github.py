@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from swap_action.drain import DrainResult
-from swap_action.engine import SwapReport
 from swap_action.errors import VerificationError
 from swap_action.github import Commands, GitHubObserver, escape_data, escape_property, output_block, summary_markdown
-from swap_action.timeline import Step
+from swap_action.outcome import DrainOutcome, ErrorInfo, Outcome, Phase, Result, Step, SwapReport
 
 
 def read_outputs(text: str) -> dict[str, str]:
@@ -110,29 +108,27 @@ def test_outside_github_everything_is_plain_text(tmp_path: Path) -> None:
 def test_observer_opens_and_closes_one_group_per_step(tmp_path: Path) -> None:
     commands, stream = github(tmp_path)
     observer = GitHubObserver(commands)
-    observer.step_started("render (100% to green)")
-    observer.step_finished(Step("render (100% to green)", 0.0, duration_ms=3.2))
+    step = Step(Phase.RENDER, 0.0, slot="green", percent=100, duration_ms=3.2)
+    observer.step_started(step)
+    observer.step_finished(step)
     observer.warning("drain deadline reached")
     lines = stream.getvalue().splitlines()
     assert lines[0] == "::group::render (100%25 to green)"
     assert "render (100% to green)" in lines[1] and "3 ms" in lines[1]
     assert lines[2:] == ["::endgroup::", "::warning::drain deadline reached"]
-    assert [step.name for step in observer.steps] == ["render (100% to green)"]
+    assert observer.steps == [step]
 
 
-def _report(**changes: object) -> SwapReport:
+def _report(outcome: Outcome | None = None, **changes: object) -> SwapReport:
     report = SwapReport(
-        changed=True,
-        active_slot="green",
-        previous_slot="blue",
-        target_slot="green",
+        outcome=outcome or Outcome(Result.SWAPPED, changed=True, active="green", previous="blue", target="green"),
         duration_ms=812.4,
         config_diff="--- a (live)\n+++ a (new)\n-    server green:8080 down;\n+    server green:8080;\n",
         steps=[
-            Step("lock", 0.0, duration_ms=40.0),
-            Step("reload + confirm (100% to green)", 0.0, duration_ms=210.0, detail="marker +120 ms | ok"),
+            Step(Phase.LOCK, 0.0, duration_ms=40.0),
+            Step(Phase.RELOAD_CONFIRM, 0.0, "green", 100, duration_ms=210.0, detail="marker +120 ms | ok"),
         ],
-        drain=DrainResult("complete", 80.0, 0, 0),
+        drain=DrainOutcome("complete", 80.0, 0, 0),
     )
     for name, value in changes.items():
         setattr(report, name, value)
@@ -142,25 +138,45 @@ def _report(**changes: object) -> SwapReport:
 def test_summary_shows_the_change_the_diff_the_timeline_and_the_drain() -> None:
     text = summary_markdown(_report(), target="docker://lb", report_path="bluegreen-swap-report.json")
     assert text.startswith("## ✅ Blue-green swap: green is live (was blue)")
+    assert "| live now | green |" in text and "| live before | blue |" in text and "| changed | yes |" in text
     assert "```diff\n--- a (live)\n+++ a (new)\n-    server green:8080 down;\n+    server green:8080;\n```" in text
-    assert "| 2 | reload + confirm (100% to green) | ok | 210 ms | marker +120 ms \\| ok |" in text
+    assert "| 2 | reload-confirm (100% to green) | ok | 210 ms | marker +120 ms \\| ok |" in text
     assert "### Drain of the old slot\n\ndrained in 80 ms" in text
     assert "`bluegreen-swap-report.json`" in text
-    assert "What went wrong" not in text
+    assert "What went wrong" not in text and "| restored |" not in text
 
 
-def test_summary_of_a_failure_gives_cause_fix_and_whether_it_rolled_back() -> None:
-    error = VerificationError("http://127.0.0.1/ answered 500", "check the green deployment")
-    failed = [Step("verify (100% to green)", 0.0, duration_ms=100.0, ok=False, detail="answered 500")]
-    text = summary_markdown(
-        _report(error=error, rolled_back=True, changed=False, active_slot="blue", drain=None, steps=failed),
-        target="docker://lb",
-    )
+def test_summary_of_a_failure_gives_cause_fix_and_whether_it_was_restored() -> None:
+    error = ErrorInfo.of(VerificationError("http://127.0.0.1/ answered 500", "check the green deployment"))
+    failed = [Step(Phase.VERIFY, 0.0, "green", 100, duration_ms=100.0, ok=False, detail="answered 500")]
+    outcome = Outcome(Result.RESTORED, False, "blue", "blue", "green", restored=True, error=error)
+    text = summary_markdown(_report(outcome, drain=None, steps=failed), target="docker://lb")
     assert text.startswith("## ❌ Blue-green swap failed: verification through the load balancer failed")
-    assert "| rolled back | yes: the previous config is live again |" in text
+    assert "| restored | yes: the previous config is live again |" in text
+    assert "| live now | blue |" in text and "| changed | no |" in text
     assert "**Cause:** http://127.0.0.1/ answered 500" in text
+    assert "The previous config was restored: blue is live again." in text
     assert "**Fix:** check the green deployment" in text
     assert "| 1 | verify (100% to green) | **failed** | 100 ms | answered 500 |" in text
+
+
+def test_summary_of_a_failure_that_was_not_restored_says_what_is_live() -> None:
+    error = ErrorInfo.of(VerificationError("http://127.0.0.1/ answered 500", "check the green deployment"))
+    outcome = Outcome(Result.FAILED, True, "green", "blue", "green", restored=False, error=error)
+    text = summary_markdown(_report(outcome), target="docker://lb")
+    assert "| restored | no |" in text and "| changed | yes |" in text and "| live now | green |" in text
+    assert "Not restored: the new config stays live (green is live)." in text
+
+
+def test_summary_of_a_no_op_and_of_a_plan() -> None:
+    unchanged = Outcome(Result.UNCHANGED, False, "blue", "blue", "blue")
+    text = summary_markdown(_report(unchanged, config_diff="", drain=None), target="docker://lb")
+    assert text.startswith("## ✅ Blue-green swap: blue was already live, nothing changed")
+    assert "| changed | no |" in text and "Config change" not in text
+    planned = Outcome(Result.PLANNED, False, "blue", "blue", "green")
+    text = summary_markdown(_report(planned, dry_run=True, drain=None), target="docker://lb")
+    assert text.startswith("## 🔍 Blue-green swap (dry run): would make green live")
+    assert "### Config change (not applied: dry run)" in text
 
 
 @pytest.mark.parametrize("diff", ["+```\n-x", "+````python"])

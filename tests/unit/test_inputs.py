@@ -8,8 +8,14 @@ import pytest
 
 from swap_action.errors import InputError
 from swap_action.inputs import (
+    BY_NAME,
+    DEFAULT_CONFIG_PATH,
+    INPUTS,
+    Input,
     Slots,
+    SwapOptions,
     check_drain_policy,
+    defaults,
     parse_addresses,
     parse_bool,
     parse_config_path,
@@ -20,6 +26,7 @@ from swap_action.inputs import (
     parse_slot,
     parse_steps,
     parse_url,
+    swap_options_from,
 )
 
 Parser = Callable[[str, str], object]
@@ -131,3 +138,72 @@ def test_a_server_in_both_slots_is_refused() -> None:
         Slots(blue=("a:80", "b:80"), green=("b:80",))
     assert caught.value.input_name == "green"
     assert "b:80" in caught.value.cause and caught.value.fix
+
+
+# -- the one table of inputs ----------------------------------------------------------------------
+
+
+def test_the_table_names_each_input_once_with_its_variable() -> None:
+    names = [spec.name for spec in INPUTS]
+    assert len(names) == len(set(names)) and names[0] == "target"
+    assert BY_NAME["rollback-on-failure"].env == "BG_ROLLBACK_ON_FAILURE"
+    assert BY_NAME["config-path"].default == DEFAULT_CONFIG_PATH
+    assert [spec.name for spec in INPUTS if spec.secret] == ["ssh-key", "known-hosts"]
+    assert [spec.name for spec in INPUTS if spec.required] == ["target"]
+    assert defaults() == {spec.name: spec.default for spec in INPUTS}
+
+
+@pytest.mark.parametrize("spec", [spec for spec in INPUTS if spec.parse], ids=lambda spec: spec.name)
+def test_every_default_parses(spec: Input) -> None:
+    assert spec.parse is not None
+    spec.parse(spec.name, spec.default)
+
+
+def test_options_from_nothing_are_the_table_defaults() -> None:
+    options = swap_options_from({})
+    assert options == SwapOptions(config_path=DEFAULT_CONFIG_PATH, upstream="app", slots=Slots(blue=(), green=()))
+
+
+def test_an_empty_value_takes_the_default_unless_empty_means_skip() -> None:
+    options = swap_options_from({"steps": " ", "upstream": "", "health-path": "", "to": ""})
+    assert (options.steps, options.upstream, options.to) == ((100,), "app", "auto")
+    assert options.health_path is None, "an explicit empty health-path skips the gate"
+    assert swap_options_from({"health-path": None}).health_path == "/healthz"  # type: ignore[dict-item]
+
+
+def test_values_are_parsed_by_the_table() -> None:
+    options = swap_options_from(
+        {
+            "blue": "b1:80, b2:80",
+            "green": "g1:80",
+            "to": "GREEN",
+            "steps": "10,100",
+            "step-pause": "2s",
+            "verify-url": "http://127.0.0.1/",
+            "verify-expect": " 200 ",
+            "drain-hook": "/admin/drain",
+            "drain-policy": "wait",
+            "rollback-on-failure": "false",
+            "dry-run": "yes",
+            "lock-timeout": "1m",
+        },
+        template="upstream {{ upstream }} {}",
+    )
+    assert options.slots == Slots(blue=("b1:80", "b2:80"), green=("g1:80",))
+    assert (options.to, options.steps, options.step_pause) == ("green", (10, 100), 2.0)
+    assert (options.verify_url, options.verify_expect) == ("http://127.0.0.1/", "200")
+    assert (options.drain_hook, options.drain_policy) == (("POST", "/admin/drain"), "wait")
+    assert (options.rollback_on_failure, options.dry_run, options.lock_timeout) == (False, True, 60.0)
+    assert options.template == "upstream {{ upstream }} {}"
+
+
+def test_the_first_bad_value_is_named() -> None:
+    with pytest.raises(InputError) as caught:
+        swap_options_from({"upstream": "a b", "steps": "50,10"})
+    assert caught.value.input_name == "upstream", "in the table's order"
+
+
+def test_verify_expect_needs_verify_url() -> None:
+    with pytest.raises(InputError) as caught:
+        swap_options_from({"verify-expect": "green"})
+    assert caught.value.input_name == "verify-expect"
