@@ -6,7 +6,7 @@ deploy script would; the records show what really happened.
 | bad swap | what it does | assertion that must fail |
 |---|---|---|
 | ``naive_restart`` | writes the new upstream, ``nginx -s stop`` then starts nginx | ``zero_failed_requests`` |
-| ``cut_websockets`` | the real engine, but no drain hook and a short deadline that cuts | ``websockets_drained`` |
+| ``cut_websockets`` | the real engine, but no drain hook and a short deadline (drain policy cut) | ``websockets_drained`` |
 | ``silently_refused_reload`` | a config Nginx refuses at reload; trusts ``nginx -s reload``'s exit 0 | ``traffic_on_new_slot`` |
 | ``never_moved`` | writes the new upstream and never reloads | ``no_new_requests_on_old`` |
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from swap_action.engine import SwapReport
 from swap_action.inputs import SwapOptions, other
+from swap_action.outcome import Outcome, Result, SwapReport
 from swap_action.transport.docker import DockerTransport
 from swap_action.upstream import new_generation, render, weights_for_step
 
@@ -39,7 +39,8 @@ def _write_new_upstream(env: Environment, options: SwapOptions, extra: str = "")
 
 
 def _claimed(options: SwapOptions, started: float) -> SwapReport:
-    report = SwapReport(changed=True, active_slot=options.to, previous_slot=other(options.to), target_slot=options.to)
+    outcome = Outcome(Result.SWAPPED, changed=True, active=options.to, previous=other(options.to), target=options.to)
+    report = SwapReport(outcome=outcome)
     report.started_at, report.confirmed_at = started, time.time()
     report.duration_ms = (report.confirmed_at - started) * 1000
     return report

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from swap_action.durations import parse_duration
+from swap_action.errors import InputError
 from swap_action.inputs import parse_steps
 
 from .assertions import evaluate
@@ -68,16 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--drain-timeout", type=_duration, default=15.0, help="drain deadline (default 15s)")
     swap.add_argument(
         "--drain-policy",
-        choices=("graceful", "cut"),
-        default="graceful",
-        help="graceful: the drain hook makes the old app close WebSockets with 1001 before the deadline; "
-        "cut: no hook, connections left at the deadline are cut (default graceful)",
+        default="cut",
+        help="as the action's drain-policy: at the drain deadline, cut (stop the old workers, closing "
+        "what is left) or wait (leave them and report it) (default cut)",
     )
     swap.add_argument(
         "--drain-hook",
         default=None,
-        help="call on the old slot's servers at the drain, '[METHOD] /path' or 'none' "
-        f"(default: '{DEMO_DRAIN_HOOK}' when both slots run the demo app, else none)",
+        help="as the action's drain-hook: '[METHOD] /path' called on the old slot's servers when the drain "
+        "starts, or 'none'. The demo app's hook closes its WebSockets with 1001; with none they stay "
+        f"open until the drain deadline (default: '{DEMO_DRAIN_HOOK}' when both slots run the demo "
+        "app, else none)",
     )
     swap.add_argument(
         "--nginx-template",
@@ -103,10 +105,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         hook = DEMO_DRAIN_HOOK if demo else None
     else:
         hook = None if args.drain_hook.lower() == "none" else args.drain_hook
-    try:
-        steps = parse_steps("steps", args.steps)
-    except Exception as exc:
-        raise SystemExit(f"error: {exc}") from None
+    steps = parse_steps("steps", args.steps)
     return Scenario(
         blue=AppSpec(image=args.blue_image, **spec),
         green=AppSpec(image=args.green_image, **spec),
@@ -130,17 +129,21 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    scenario = scenario_from(args)
     progress = (lambda _line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        result = run(scenario, progress)
+        result = run(scenario_from(args), progress)
+    except InputError as exc:  # the swap's values, refused as the action refuses them
+        print(f"error: {exc.cause}", file=sys.stderr)
+        if exc.fix:
+            print(f"fix: {exc.fix}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     checks = evaluate(result)
-    data = write(args.report_dir, result, checks)
-    print("\n".join(summary_lines(data)))
+    report = write(args.report_dir, result, checks)
+    print("\n".join(summary_lines(report)))
     print(
         f"\nreport: {args.report_dir / 'report.json'}, {args.report_dir / 'report.html'}, {args.report_dir / 'junit.xml'}"
     )
-    return 0 if data["passed"] else 1
+    return 0 if report.passed else 1

@@ -4,8 +4,13 @@ Timeline of the default scenario (seconds from the start of traffic)::
 
     0     WebSockets open on blue, steady load starts
     1     long requests start on blue (they span the swap)
-    2     swap blue -> green with swap_action's own engine (drain hook closes WebSockets with 1001)
+    2     swap blue -> green with swap_action's own engine (the demo app's drain hook closes its
+          WebSockets with 1001; with no hook they stay until the drain deadline)
     ...   the drain ends when no connection to blue is left and old Nginx workers are gone
+          (at the deadline the drain policy cuts what is left, or waits)
+
+The swap's options go through the action's own validators (``swap_options_from``), so a bad value
+is refused with the action's message before any container starts.
     +1.5  traffic stops; every record is evaluated
 """
 
@@ -17,10 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from swap_action.engine import Engine, SwapReport
+from swap_action.engine import Engine
 from swap_action.errors import SwapError
-from swap_action.inputs import SwapOptions, other
-from swap_action.nginx import LoadBalancer
+from swap_action.host import ScriptedHost
+from swap_action.inputs import SwapOptions, other, swap_options_from
+from swap_action.outcome import SwapReport
 from swap_action.timeline import Observer, PlainObserver
 from swap_action.transport.docker import DockerTransport
 
@@ -49,14 +55,23 @@ class Scenario:
     step_pause: float = 0.0
     swaps: int = 1
     drain_timeout: float = 15.0
-    drain_policy: str = "graceful"  # graceful: the hook closes WebSockets (1001); cut: cut at the deadline
+    drain_policy: str = "cut"  # the engine's: at the drain deadline, cut what is left or wait
+    # '[METHOD] /path' called on the old slot's servers when the drain starts (None: no hook). The
+    # demo app's hook closes its WebSockets with 1001; without a hook they stay until the deadline.
     drain_hook: str | None = DEMO_DRAIN_HOOK
     warmup: float = 2.0
     long_lead: float = 1.0  # long requests start this long before the (first) swap
     cooldown: float = 1.5
     between_swaps: float = 1.0
     # What the swap does: the engine by default; a "bad swap" replaces it (sensitivity tests).
+    # It returns the run's report; a swap that failed is a report whose outcome has an error.
     swapper: Callable[[Environment, SwapOptions], SwapReport] | None = None
+
+    @property
+    def hook_closes_websockets(self) -> bool:
+        """True when the old slot is expected to close its WebSockets itself (1001) during the
+        drain: a drain hook is set. False: they stay open until the drain deadline."""
+        return self.drain_hook is not None
 
 
 @dataclass
@@ -93,39 +108,44 @@ def long_path_of(scenario: Scenario) -> str:
 
 
 def engine_swap(env: Environment, options: SwapOptions, observer: Observer | None = None) -> SwapReport:
+    """The engine's swap; a failure is returned as the run's report (its outcome has the error)."""
     with DockerTransport(env.lb_container_name) as transport:
-        engine = Engine(LoadBalancer(transport), observer)
+        engine = Engine(ScriptedHost(transport), observer)
         try:
             return engine.swap(options)
-        except SwapError as exc:
-            exc.report = engine.last_report
-            raise
+        except SwapError:
+            if engine.last_report is None:
+                raise
+            return engine.last_report
 
 
 def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptions:
-    hook = None
-    if scenario.drain_policy == "graceful" and scenario.drain_hook:
-        method, _, path = scenario.drain_hook.strip().rpartition(" ")
-        hook = (method or "POST", path)
-    return SwapOptions(
-        config_path=MANAGED_FILE,
-        upstream=UPSTREAM,
-        slots=env.slots,
-        to=target,
-        steps=scenario.steps,
-        step_pause=scenario.step_pause,
-        health_path=(scenario.green if target == "green" else scenario.blue).health_path,
-        verify_url="http://127.0.0.1/",
-        drain_timeout=scenario.drain_timeout,
-        drain_hook=hook,
-        drain_policy="cut" if scenario.drain_policy in ("graceful", "cut") else "wait",
+    """The scenario's swap as the action's inputs, through the action's validators: a bad value
+    raises the ``InputError`` the action would."""
+    return swap_options_from(
+        {
+            "config-path": MANAGED_FILE,
+            "upstream": UPSTREAM,
+            "blue": ",".join(env.slots.blue),
+            "green": ",".join(env.slots.green),
+            "to": target,
+            "steps": ",".join(str(step) for step in scenario.steps),
+            "step-pause": f"{scenario.step_pause}s",
+            "health-path": env.spec(target).health_path,
+            "verify-url": "http://127.0.0.1/",
+            "drain-timeout": f"{scenario.drain_timeout}s",
+            "drain-hook": scenario.drain_hook or "",
+            "drain-policy": scenario.drain_policy,
+        }
     )
 
 
 def run(scenario: Scenario, progress: Progress = print) -> RunResult:
     wall = time.perf_counter()
+    env = Environment(scenario.blue, scenario.green, nginx_template=scenario.nginx_template)
+    swap_options(scenario, env, "green")  # refused here, before any container starts
     progress("starting LB, blue and green (testcontainers)...")
-    env = Environment(scenario.blue, scenario.green, nginx_template=scenario.nginx_template).start()
+    env.start()
     try:
         progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url}")
         result = asyncio.run(_drive(scenario, env, progress))
@@ -173,13 +193,18 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         begun = time.time()
         try:
             report = await loop.run_in_executor(None, swapper, env, options)
-            swaps.append(SwapRun(target, report, None, begun, time.time()))
-            live = target
-        except SwapError as exc:
-            partial = exc.report if isinstance(exc.report, SwapReport) else None
-            swaps.append(SwapRun(target, partial, f"{type(exc).__name__}: {exc}", begun, time.time()))
+        except SwapError as exc:  # failed before the engine had a report
+            swaps.append(SwapRun(target, None, f"{type(exc).__name__}: {exc}", begun, time.time()))
             progress(f"swap failed: {exc}")
             break
+        error = report.outcome.error
+        if error is not None:
+            fix = f"\nFix: {error.fix}" if error.fix else ""
+            swaps.append(SwapRun(target, report, f"{error.type}: {error.cause}{fix}", begun, time.time()))
+            progress(f"swap failed: {error.cause}")
+            break
+        swaps.append(SwapRun(target, report, None, begun, time.time()))
+        live = target
         if index + 1 < scenario.swaps:
             if options.drain_hook:
                 # The drained slot refuses work until it is deployed again: redeploy it, as a real

@@ -1,8 +1,12 @@
-"""Fixtures of the integration tests.
+"""Fixtures of the integration tests: every real-Nginx test runs in the harness's ``Environment``.
 
-``lb_stack`` (from ``lb_fixtures``) starts blue, green and the LB in containers; when a test that
-used it fails, the LB's Nginx error log and the managed upstream file are printed in its report
-("Captured stdout teardown").
+``lb_stack`` starts one (``lb_stack(green_env={"APP_HEALTHY": "false"}, green_healthy=False)``)
+and wraps it as an ``LbStack`` for the CLI tests; other modules call ``start_environment``
+themselves (the SSH test with sshd in the LB, the act tests with a predictable name).
+
+When a test fails, its report gets each running LB's Nginx error log and managed file (every
+container of the LB image, also those a subprocess started), and ``lb_stack`` prints its own
+stack's diagnostics with the slots' logs ("Captured stdout teardown").
 """
 
 from __future__ import annotations
@@ -10,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import docker
 import pytest
-from lb_fixtures import LbStack, docker_client, start_stack
+from lb_fixtures import LbStack, start_environment
+
+from simulation.environment import ERROR_LOG, LB_IMAGE, MANAGED_FILE
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -30,38 +37,38 @@ def lb_diagnostics() -> list[tuple[str, str]]:
     """(title, text) for each running container of the LB image: error log tail and managed file."""
     sections: list[tuple[str, str]] = []
     try:
-        client = docker_client()
-        for container in client.containers.list(filters={"ancestor": "bluegreen/lb:dev"}):
-            for label, argv in (
-                ("nginx error log", ["tail", "-n", "80", "/var/log/nginx/error.log"]),
-                ("managed upstream file", ["cat", "/etc/nginx/bluegreen/upstream.conf"]),
-            ):
-                result = container.exec_run(argv)
-                sections.append((f"{container.name}: {label}", result.output.decode(errors="replace")))
-        client.close()
+        client = docker.from_env(timeout=30)
+        try:
+            for container in client.containers.list(filters={"ancestor": LB_IMAGE}):
+                for label, argv in (
+                    ("nginx error log", ["tail", "-n", "80", ERROR_LOG]),
+                    ("managed upstream file", ["cat", MANAGED_FILE]),
+                ):
+                    result = container.exec_run(argv)
+                    sections.append((f"{container.name}: {label}", result.output.decode(errors="replace")))
+        finally:
+            client.close()
     except Exception as exc:  # diagnostics must never hide the real failure
         sections.append(("LB diagnostics unavailable", repr(exc)))
     return sections
 
 
-def _failed(node: pytest.Item) -> bool:
+def failed(node: pytest.Item) -> bool:
     return any(getattr(getattr(node, f"rep_{when}", None), "failed", False) for when in ("setup", "call"))
 
 
 @pytest.fixture
 def lb_stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., LbStack]]:
-    """``lb_stack(green_env={"APP_HEALTHY": "false"})`` starts a fresh stack; removed after the test."""
-    client = docker_client()
+    """``lb_stack(**kwargs)`` starts a fresh stack (``start_environment``'s keywords); stopped after the test."""
     stacks: list[LbStack] = []
 
-    def start(**env: Any) -> LbStack:
-        stack = start_stack(client, **env)
+    def start(**kwargs: Any) -> LbStack:
+        stack = LbStack(start_environment("bgcli", **kwargs))
         stacks.append(stack)
         return stack
 
     yield start
     for stack in stacks:
-        if _failed(request.node):
-            print(f"\n===== diagnostics of {stack.prefix} (test failed) =====\n{stack.diagnostics()}")
-        stack.close()
-    client.close()
+        if failed(request.node):
+            print(f"\n===== diagnostics of {stack.env.name} (test failed) =====\n{stack.diagnostics()}")
+        stack.env.stop()

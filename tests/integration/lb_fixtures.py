@@ -1,13 +1,14 @@
-"""Real containers for the CLI tests: blue and green apps and the LB on a private network.
+"""Real containers for the integration tests: the harness's ``Environment`` (LB, blue and green on
+a private network, port 80 published on 127.0.0.1), with what the CLI tests read and run.
 
-Everything is named ``bgcli-<id>-...`` and labelled ``bgcli``; ``LbStack.close`` removes it. The
-LB's port 80 is published on 127.0.0.1 at a random port. The CLI runs as a subprocess
-(``python -m swap_action``) against ``docker://<lb container>``.
+``start_environment`` skips without a Docker engine and fails naming a missing image. ``LbStack``
+wraps a started environment: the LB's files and error log, requests from the host through the
+published port, and the CLI as a subprocess (``python -m swap_action``) against
+``docker://<name>-lb``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import subprocess
@@ -15,22 +16,46 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 import pytest
 
+from simulation.environment import (
+    ERROR_LOG,
+    MANAGED_FILE,
+    AppSpec,
+    DockerUnavailable,
+    Environment,
+    StartupError,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
-LB_IMAGE = "bluegreen/lb:dev"
-APP_IMAGE = "bluegreen/app:dev"
-MANAGED = "/etc/nginx/bluegreen/upstream.conf"
-ERROR_LOG = "/var/log/nginx/error.log"
-LABEL = "bgcli"
-READY_SECONDS = 30.0
+MANAGED = MANAGED_FILE
+
+
+def start_environment(
+    prefix: str,
+    *,
+    blue_env: dict[str, str] | None = None,
+    green_env: dict[str, str] | None = None,
+    green_healthy: bool = True,
+    ssh_authorized_keys: str | None = None,
+) -> Environment:
+    """A started ``Environment`` named ``<prefix>-<random>``; the caller stops it."""
+    env = Environment(
+        AppSpec(env=dict(blue_env or {})),
+        AppSpec(env=dict(green_env or {}), healthy=green_healthy),
+        name=f"{prefix}-{secrets.token_hex(4)}",
+        ssh_authorized_keys=ssh_authorized_keys,
+    )
+    try:
+        return env.start()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    except StartupError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @dataclass(frozen=True)
@@ -42,20 +67,20 @@ class Answer:
 
 @dataclass
 class LbStack:
-    client: Any
-    prefix: str
-    network: Any = None
-    containers: dict[str, Any] = field(default_factory=dict)
-    port: int = 0
+    env: Environment
 
     @property
     def lb_name(self) -> str:
-        return f"{self.prefix}-lb"
+        return self.env.lb_container_name
+
+    @property
+    def port(self) -> int:
+        return self.env.lb_port
 
     # -- on the LB ------------------------------------------------------------------------
     def exec(self, *argv: str) -> tuple[int, bytes]:
-        code, output = self.containers["lb"].exec_run(list(argv))
-        return int(code), bytes(output or b"")
+        result = self.env.lb.exec(list(argv))
+        return -1 if result.exit_code is None else result.exit_code, bytes(result.output or b"")
 
     def managed_bytes(self) -> bytes:
         code, output = self.exec("cat", MANAGED)
@@ -116,33 +141,12 @@ class LbStack:
             self.argv(command, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- after a failure --------------------------------------------------------------------
     def diagnostics(self) -> str:
-        parts = []
-        if "lb" in self.containers:
-            try:
-                parts.append(f"--- {self.lb_name}: {ERROR_LOG} ---\n{self.error_log()[-8000:]}")
-                parts.append(f"--- {self.lb_name}: {MANAGED} ---\n{self.managed_bytes().decode(errors='replace')}")
-                listing = self.exec("ls", "-la", str(Path(MANAGED).parent))[1].decode(errors="replace")
-                parts.append(f"--- {self.lb_name}: ls -la {Path(MANAGED).parent} ---\n{listing}")
-            except Exception as exc:  # diagnostics must never hide the real failure
-                parts.append(f"(cannot read the LB's files: {exc})")
-        for slot in ("blue", "green"):
-            if slot in self.containers:
-                try:
-                    logs = self.containers[slot].logs(tail=30).decode(errors="replace")
-                    parts.append(f"--- {self.prefix}-{slot} logs ---\n{logs}")
-                except Exception as exc:
-                    parts.append(f"(cannot read {slot}'s logs: {exc})")
+        """The LB's error log, managed file and processes, and each slot's last log lines."""
+        parts = [f"--- {self.lb_name}: {label} ---\n{text[-8000:]}" for label, text in self.env.diagnostics().items()]
+        parts += [f"--- {self.env.name}-{slot} logs ---\n{self.env.slot_logs(slot)}" for slot in ("blue", "green")]
         return "\n".join(parts)
-
-    def close(self) -> None:
-        for container in self.containers.values():
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-        if self.network is not None:
-            with contextlib.suppress(docker.errors.NotFound):
-                self.network.remove()
 
 
 @dataclass(frozen=True)
@@ -158,88 +162,3 @@ class CliRun:
 
     def __str__(self) -> str:
         return f"exit {self.code} after {self.seconds:.2f}s\n--- stdout ---\n{self.out}\n--- stderr ---\n{self.err}"
-
-
-def docker_client() -> Any:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine: {exc}")
-    for image in (LB_IMAGE, APP_IMAGE):
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            pytest.fail(f"image {image} is missing: build it with 'make images'")
-    return client
-
-
-def start_stack(
-    client: Any, *, blue_env: Mapping[str, str] | None = None, green_env: Mapping[str, str] | None = None
-) -> LbStack:
-    """Start blue, green and the LB; return once the LB answers through its published port."""
-    stack = LbStack(client, prefix=f"bgcli-{secrets.token_hex(3)}")
-    try:
-        stack.network = client.networks.create(f"{stack.prefix}-net", driver="bridge", labels={LABEL: "1"})
-        for slot, extra in (("blue", blue_env), ("green", green_env)):
-            stack.containers[slot] = client.containers.run(
-                APP_IMAGE,
-                name=f"{stack.prefix}-{slot}",
-                detach=True,
-                labels={LABEL: "1"},
-                environment={"APP_VERSION": slot, **(extra or {})},
-                network=stack.network.name,
-                networking_config={stack.network.name: client.api.create_endpoint_config(aliases=[slot])},
-            )
-        stack.containers["lb"] = client.containers.run(
-            LB_IMAGE,
-            name=stack.lb_name,
-            detach=True,
-            labels={LABEL: "1"},
-            network=stack.network.name,
-            ports={"80/tcp": ("127.0.0.1", None)},
-        )
-        _wait_ready(stack)
-    except BaseException:
-        stack.close()
-        raise
-    return stack
-
-
-def _wait_ready(stack: LbStack) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    last = ""
-    while time.monotonic() < deadline:
-        lb = stack.containers["lb"]
-        lb.reload()
-        if lb.status == "exited":
-            raise RuntimeError(f"the LB exited: {lb.logs().decode(errors='replace')}")
-        bindings = (lb.attrs["NetworkSettings"]["Ports"] or {}).get("80/tcp") or []
-        if bindings and lb.status == "running":
-            stack.port = int(bindings[0]["HostPort"])
-            # Both apps answer (green may be deliberately unhealthy: any HTTP status will do).
-            codes = []
-            for slot in ("blue", "green"):
-                _code, out = stack.exec(
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--max-time",
-                    "1",
-                    f"http://{slot}:8080/healthz",
-                )
-                codes.append(out.decode())
-            last = f"apps: {codes}"
-            if all(code not in ("", "000") for code in codes):
-                try:
-                    answer = stack.get("/__lb/health")
-                    if answer.status == 200:
-                        return
-                    last = f"LB health: {answer.status}"
-                except OSError as exc:
-                    last = f"LB: {exc}"
-        time.sleep(0.2)
-    raise RuntimeError(f"the stack {stack.prefix} was not ready after {READY_SECONDS:.0f}s ({last})")

@@ -2,9 +2,10 @@
 
 act runs .github/workflows/example-release.yml (``uses: ./``) in a copy of the repository, with
 ``debian:bookworm-slim`` as the ubuntu-latest runner image and the Docker socket bind-mounted, so
-the action container reaches the LB of a docker-compose.test.yml stack through ``docker://``.
-The three tests run in order against one stack: blue -> green, auto (back to blue), and a failed
-verification that rolls back.
+the action container reaches the LB through ``docker://<name>``. Each test gets its own stack (the
+harness's ``Environment``, named ``bgact-<id>``; blue live at start) and sets up what it needs, so
+each passes alone: blue -> green; auto from green back to blue; a failed verification whose
+previous config is restored.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from compose_stack import IMAGES, ROOT, ComposeStack, require_docker
+from lb_fixtures import ROOT, LbStack, start_environment
 
 pytestmark = pytest.mark.docker
 
@@ -93,9 +94,15 @@ def remove_act_leftovers(workflow_name: str) -> None:
             subprocess.run(["docker", kind, "rm", "-f", *names], capture_output=True, check=False)
 
 
+def require_images(*images: str) -> None:
+    missing = [i for i in images if subprocess.run(["docker", "image", "inspect", i], capture_output=True).returncode]
+    if missing:
+        pytest.skip(f"images missing: {', '.join(missing)} (run scripts/build-images.sh)")
+
+
 @dataclass
 class Release:
-    stack: ComposeStack
+    stack: LbStack
     repo: Path
     act: str
 
@@ -108,7 +115,7 @@ class Release:
             "--rm",  # also remove the job container when the job failed
             # act bind-mounts this socket into the job and action containers (GitHub does the same).
             "--container-daemon-socket", "unix:///var/run/docker.sock",
-            "--input", f"lb-container={self.stack.container_name('lb')}",
+            "--input", f"lb-container={self.stack.lb_name}",
             "--input", f"to={to}",
             "--input", f"verify-expect={verify_expect}",
         ]  # fmt: skip
@@ -123,19 +130,28 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+def workflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The repository copy and act, shared by the module's tests (neither keeps state between runs)."""
     # bluegreen/action:dev (scripts/build-images.sh) holds the layer cache act's build reuses offline.
-    require_docker(*IMAGES, RUNNER_IMAGE, "bluegreen/action:dev")
+    require_images(RUNNER_IMAGE, "bluegreen/action:dev")
     act = act_binary()
     workflow_name = f"bgact-{uuid.uuid4().hex[:8]}"
     repo = copy_repository(tmp_path_factory.mktemp("bgact-repo"), workflow_name)
-    stack = ComposeStack()
-    stack.up()
     try:
-        yield Release(stack, repo, act)
+        yield repo, act
     finally:
-        stack.down()
         remove_act_leftovers(workflow_name)
+
+
+@pytest.fixture
+def release(workflow: tuple[Path, str]) -> Iterator[Release]:
+    """A fresh stack per test, blue live."""
+    repo, act = workflow
+    env = start_environment("bgact")
+    try:
+        yield Release(LbStack(env), repo, act)
+    finally:
+        env.stop()
 
 
 def test_release_workflow_swaps_blue_to_green(release: Release) -> None:
@@ -152,12 +168,15 @@ def test_release_workflow_swaps_blue_to_green(release: Release) -> None:
     assert "Blue-green swap: green is live (was blue)" in run.log
     assert "```diff" in run.log and "| # | step | result | duration | detail |" in run.log
     report = run.report()
-    assert report["outcome"] == "swapped"
-    assert report["target"] == f"docker://{release.stack.container_name('lb')}"
+    assert report["outcome"]["result"] == "swapped"
+    assert report["target"] == f"docker://{release.stack.lb_name}"
 
 
 def test_release_workflow_with_to_auto_swaps_back_to_blue(release: Release) -> None:
-    assert release.stack.bodies() == {"green"}, "runs after test_release_workflow_swaps_blue_to_green"
+    # Green live first (the CLI, not a workflow run: the state this test starts from, quickly).
+    first = release.stack.cli("swap", "--to", "green", "--verify-url", "http://127.0.0.1/", "--verify-expect", "green")
+    assert first.code == 0, first
+    assert release.stack.bodies() == {"green"}
     run = release.run(to="auto", verify_expect="blue")
     assert run.code == 0, run.log[-4000:]
     outputs = run.outputs()
@@ -167,15 +186,16 @@ def test_release_workflow_with_to_auto_swaps_back_to_blue(release: Release) -> N
 
 
 def test_failed_verification_fails_the_job_and_leaves_blue_live(release: Release) -> None:
-    assert release.stack.bodies() == {"blue"}, "runs after the two swaps"
+    assert release.stack.bodies() == {"blue"}
     run = release.run(to="green", verify_expect="purple")
     assert run.code != 0
     assert release.stack.bodies() == {"blue"}
     error = next(line for line in run.log.splitlines() if "::error title=" in line)
     assert "verification through the load balancer failed" in error
     assert "answered 200 with 'green', expected 'purple'" in error
-    assert "Rolled back: the previous config is live again (blue is live)." in error
+    assert "The previous config was restored: blue is live again." in error
     outputs = run.outputs()  # the 'if: always()' step still sees the outputs
     assert (outputs["active-slot"], outputs["changed"]) == ("blue", "false")
-    assert "Blue-green swap failed" in run.log and "| rolled back | yes" in run.log
-    assert run.report()["outcome"] == "rolled back"
+    assert "Blue-green swap failed" in run.log and "| restored | yes: the previous config is live again |" in run.log
+    outcome = run.report()["outcome"]
+    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, "blue")

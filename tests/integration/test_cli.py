@@ -1,7 +1,8 @@
 """``python -m swap_action`` against real containers: the LB image, blue and green.
 
-Each test gets a fresh stack (``lb_stack``); traffic is checked from the host through the LB's
-published port, the managed file and the error log inside the LB container.
+Each test gets a fresh stack (``lb_stack``: the harness's ``Environment``); traffic is checked
+from the host through the LB's published port, the managed file and the error log inside the LB
+container. ``--json`` prints the report: ``outcome`` says what happened, each step its ``phase``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def live_in_file(stack: LbStack) -> str | None:
     return parse_state(stack.managed_bytes().decode()).live
 
 
-def step_names(report: dict[str, Any]) -> list[str]:
-    return [step["name"] for step in report["steps"]]
+def phases(report: dict[str, Any]) -> list[str]:
+    return [step["phase"] for step in report["steps"]]
 
 
 def test_swap_status_plan_rollback(lb_stack: Start) -> None:
@@ -111,7 +112,7 @@ def test_nginx_t_failure_leaves_the_live_file_unchanged(
     assert result.code == 1, result
     assert "error: nginx -t refused the new upstream config: " in result.err and nginx_says in result.err, result
     assert f"fix: {hint}" in result.err or hint in result.err, result
-    assert result.json()["error"]["type"] == "ConfigTestError"
+    assert result.json()["outcome"]["error"]["type"] == "ConfigTestError"
     assert stack.managed_bytes() == before, "byte for byte"
     assert stack.reloads() == reloads
     assert stack.bodies() == {"blue"}
@@ -120,15 +121,16 @@ def test_nginx_t_failure_leaves_the_live_file_unchanged(
 
 
 def test_unhealthy_green_is_refused(lb_stack: Start) -> None:
-    stack = lb_stack(green_env={"APP_HEALTHY": "false"})
+    stack = lb_stack(green_env={"APP_HEALTHY": "false"}, green_healthy=False)
     before = stack.managed_bytes()
     result = stack.cli("swap", "--to", "green", *VERIFY, "--json")
     assert result.code == 1, result
     report = result.json()
-    assert report["error"]["type"] == "HealthCheckError"
-    assert "http://green:8080/healthz answered 503" in report["error"]["cause"]
+    outcome = report["outcome"]
+    assert outcome["error"]["type"] == "HealthCheckError"
+    assert "http://green:8080/healthz answered 503" in outcome["error"]["cause"]
     assert "error: green is not healthy" in result.err
-    assert report["changed"] is False and report["reloads"] == []
+    assert outcome["changed"] is False and report["reloads"] == []
     assert stack.managed_bytes() == before
     assert stack.bodies() == {"blue"}
 
@@ -141,22 +143,25 @@ def test_unhealthy_green_is_refused(lb_stack: Start) -> None:
     ],
     ids=["green-answers-500", "green-answers-the-wrong-thing"],
 )
-def test_failed_verification_rolls_back_to_blue(
+def test_failed_verification_restores_blue(
     lb_stack: Start, green_env: dict[str, str], extra: tuple[str, ...], cause: str
 ) -> None:
     stack = lb_stack(green_env=green_env)
     result = stack.cli("swap", "--to", "green", *VERIFY, *extra, "--json")
     assert result.code == 1, result
     report = result.json()
-    assert report["error"]["type"] == "VerificationError" and cause in report["error"]["cause"]
-    assert report["rolled_back"] is True and report["active_slot"] == "blue"
-    names = step_names(report)
-    assert names[-2:] == ["verify (100% to green)", "rollback"], names
-    assert next(s for s in report["steps"] if s["name"] == "rollback")["ok"] is True
-    assert "The previous config was restored: blue is live." in result.err
+    outcome = report["outcome"]
+    assert outcome["error"]["type"] == "VerificationError" and cause in outcome["error"]["cause"]
+    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, "blue")
+    assert outcome["changed"] is False
+    assert phases(report)[-2:] == ["verify", "restore"], phases(report)
+    verify, restore = report["steps"][-2:]
+    assert (verify["slot"], verify["percent"], verify["ok"]) == ("green", 100, False)
+    assert restore["ok"] is True
+    assert "The previous config was restored: blue is live again." in result.err
     assert live_in_file(stack) == "blue"
     assert stack.bodies(20) == {"blue"}
-    print(f"failed swap + rollback: {report['duration_ms']} ms")
+    print(f"failed swap + restore: {report['duration_ms']} ms")
 
 
 def test_two_concurrent_swaps_do_not_interleave(lb_stack: Start) -> None:
@@ -172,15 +177,15 @@ def test_two_concurrent_swaps_do_not_interleave(lb_stack: Start) -> None:
         runs.append(CliRun(proc.returncode, out, err, 0.0))
     assert [r.code for r in runs] == [0, 0], runs
     reports = [r.json() for r in runs]
-    assert sorted(r["changed"] for r in reports) == [False, True]
-    winner, loser = (reports[0], reports[1]) if reports[0]["changed"] else (reports[1], reports[0])
+    assert sorted(r["outcome"]["changed"] for r in reports) == [False, True]
+    winner, loser = (reports[0], reports[1]) if reports[0]["outcome"]["changed"] else (reports[1], reports[0])
     loser_err = runs[reports.index(loser)].err
-    assert "waiting for the lock: held_by=" in loser_err, loser_err
+    assert "waiting for the lock: held by " in loser_err, loser_err
     assert "green is already live with these servers: nothing to change" in loser_err
     # The loser got the lock only after the winner's last step had ended.
     winner_end = max(s["started_at"] + s["duration_ms"] / 1000 for s in winner["steps"])
     lock = loser["steps"][0]
-    assert lock["name"].startswith("lock")
+    assert lock["phase"] == "lock"
     assert lock["started_at"] + lock["duration_ms"] / 1000 >= winner_end
     assert loser["reloads"] == [] and len(winner["reloads"]) == 2
     assert stack.reloads() - reloads == 2, "only the winner's two steps reloaded Nginx"
@@ -196,7 +201,8 @@ def test_auto_swaps_there_and_back(lb_stack: Start) -> None:
         result = stack.cli("swap", *VERIFY, "--verify-expect", expected, "--json")
         assert result.code == 0, result
         report = result.json()
-        assert report["changed"] and report["active_slot"] == expected
+        outcome = report["outcome"]
+        assert outcome["changed"] and outcome["active"] == expected and outcome["result"] == "swapped"
         assert live_in_file(stack) == expected
         assert stack.bodies(10) == {expected}
         seen.append(report["duration_ms"])
@@ -233,7 +239,7 @@ def test_a_lock_is_taken_over_only_after_its_holders_own_deadline(lb_stack: Star
     )
     held = stack.cli("swap", "--to", "green", "--lock-timeout", "1s")
     assert held.code == 1, held
-    assert "another swap holds the lock" in held.err and "held_by=other-run" in held.err, held.err
+    assert "another swap holds the lock" in held.err and "held by other-run" in held.err, held.err
     assert stack.bodies() == {"blue"}
     # The same holder, past its deadline (it died): taken over, and the swap goes ahead.
     stack.exec("sh", "-c", 'echo $(( $(date +%s) - 1 )) > "$1/expires"', "x", lock)

@@ -1,27 +1,113 @@
-"""docker-compose.test.yml really brings up a swappable stack, and the CLI swaps it."""
+"""docker-compose.test.yml (the stack the README brings up by hand) really brings up a swappable
+stack, and the CLI swaps it.
+
+This is the only test that starts containers with compose: what it checks is the file itself.
+Every other real-Nginx test runs in the harness's ``Environment``. Works with Debian's
+``docker-compose`` (v1) and with ``docker compose`` (v2); ``BG_COMPOSE`` picks one explicitly
+(e.g. ``BG_COMPOSE="docker compose"``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
-from compose_stack import IMAGES, LB_CONFIG, ROOT, ComposeStack, require_docker
+from lb_fixtures import MANAGED, ROOT
+
+from simulation.environment import APP_IMAGE, LB_IMAGE, DockerUnavailable, StartupError, check_images
 
 pytestmark = pytest.mark.docker
+
+COMPOSE_FILE = ROOT / "docker-compose.test.yml"
+
+
+def compose_command() -> list[str]:
+    chosen = os.environ.get("BG_COMPOSE")
+    if chosen:
+        return shlex.split(chosen)
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0:
+        return ["docker", "compose"]
+    pytest.skip("neither docker-compose (v1) nor 'docker compose' (v2) is installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ComposeStack:
+    project: str = field(default_factory=lambda: f"bgcompose-{uuid.uuid4().hex[:8]}")
+    port: int = field(default_factory=free_port)
+    command: list[str] = field(default_factory=compose_command)
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "LB_PORT": str(self.port)}
+        argv = [*self.command, "-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def container_name(self, service: str) -> str:
+        """What compose called it: <project>_lb_1 (v1) or <project>-lb-1 (v2)."""
+        container = self.run("ps", "-q", service).stdout.strip()
+        assert container, f"no container for service {service}"
+        done = subprocess.run(["docker", "inspect", "-f", "{{.Name}}", container], capture_output=True, text=True)
+        return done.stdout.strip().lstrip("/")
+
+    def body(self) -> str:
+        """The body of one request on a fresh connection to the LB, or '' when it did not answer 200."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/", headers={"Connection": "close"})
+        try:
+            with urllib.request.urlopen(request, timeout=3) as response:
+                return str(response.read().decode().strip())
+        except (urllib.error.URLError, OSError):
+            return ""
+
+    def bodies(self, count: int = 10) -> set[str]:
+        return {self.body() for _ in range(count)}
+
+    def wait_for(self, expected: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            seen = self.body()
+            if seen == expected:
+                return
+            time.sleep(0.5)
+        logs = self.run("logs", "--tail", "30").stdout
+        raise AssertionError(f"the LB on port {self.port} answers {seen!r}, not {expected!r}\n{logs}")
 
 
 @pytest.fixture
 def stack() -> Iterator[ComposeStack]:
-    require_docker(*IMAGES)
-    stack = ComposeStack()
-    stack.up()
     try:
+        check_images(LB_IMAGE, APP_IMAGE)
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    except StartupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    stack = ComposeStack()
+    try:
+        done = stack.run("up", "-d")
+        assert done.returncode == 0, f"compose up failed:\n{done.stdout}\n{done.stderr}"
+        stack.wait_for("blue")
         yield stack
     finally:
-        stack.down()
+        stack.run("down", "-v", "--remove-orphans", timeout=120)
 
 
 def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green(stack: ComposeStack) -> None:
@@ -32,7 +118,7 @@ def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green(stack: ComposeS
         [
             sys.executable, "-m", "swap_action", "swap",
             "--target", f"docker://{name}",
-            "--config-path", LB_CONFIG,
+            "--config-path", MANAGED,
             "--blue", "blue:8080", "--green", "green:8080",
             "--to", "green",
             "--verify-url", "http://127.0.0.1/", "--verify-expect", "green",
@@ -41,6 +127,6 @@ def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green(stack: ComposeS
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["active_slot"], report["previous_slot"], report["changed"]) == ("green", "blue", True)
+    outcome = json.loads(done.stdout)["outcome"]
+    assert (outcome["active"], outcome["previous"], outcome["changed"]) == ("green", "blue", True)
     assert stack.bodies() == {"green"}

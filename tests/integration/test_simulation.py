@@ -43,7 +43,7 @@ def test_canary_steps_keep_long_requests_on_the_old_slot_until_the_end(
     outcome = swap_simulation(steps=(10, 50, 100), step_pause=1.0, rate=300, websockets=3, long_requests=3)
     assert_swap_correct(outcome)
     reloads = outcome.data["swaps"][0]["report"]["reloads"]
-    assert [r["step"] for r in reloads] == ["10% to green", "50% to green", "100% to green"]
+    assert [(r["slot"], r["percent"]) for r in reloads] == [("green", 10), ("green", 50), ("green", 100)]
     # Between the first and the last step both slots served new requests.
     before = outcome.data["requests"]["by_slot_before_switch"]
     assert before.get("blue", 0) > 0 and before.get("green", 0) > 0

@@ -47,15 +47,42 @@ def test_a_server_block_without_the_harness_headers_is_refused_with_the_fix(tmp_
     assert "{{ bluegreen_headers }}" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        (
+            "--drain-policy",
+            "graceful",
+            "error: input 'drain-policy': 'graceful' is not a drain policy\nfix: use cut or wait",
+        ),
+        ("--drain-hook", "PATCH /drain", "error: input 'drain-hook': 'PATCH /drain' is not a drain hook\nfix: write a"),
+        ("--health-path", "healthz", "error: input 'health-path': 'healthz' is not an HTTP path\nfix: write a path"),
+    ],
+    ids=["drain-policy", "drain-hook", "health-path"],
+)
+def test_bad_swap_values_are_refused_with_the_actions_message_before_any_container(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    """The simulation's swap goes through the action's validators: same words, same messages."""
+    done = subprocess.run(
+        [sys.executable, "-m", "simulation", "run", flag, value, "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr, done.stderr
+    assert "starting LB" not in done.stderr and not (tmp_path / "report.json").exists()
+
+
 def test_third_party_websockets_are_checked_by_ping_pong_and_echo_and_cut_by_policy(tmp_path: Path) -> None:
-    """websocketd sends no ticks and has no drain hook: liveness is ping/pong and echoes, and with
-    the cut policy the old slot's WebSockets end at the deadline, then reconnect to green."""
+    """websocketd sends no ticks and gets no drain hook: liveness is ping/pong and echoes; its
+    WebSockets stay open on the old slot until the drain deadline, where drain-policy cut ends
+    them (1006), then they reconnect to green."""
     command = [
         sys.executable, "-m", "simulation", "run",
         "--blue-image", "bluegreen/websocketd:dev", "--green-image", "bluegreen/websocketd:dev",
         "--app-port", "8000", "--health-path", "/healthz", "--path", "/index.html",
         "--long-requests", "0", "--ws-path", "/ws", "--websockets", "4", "--rate", "300",
-        "--drain-policy", "cut", "--drain-timeout", "3s", "--report-dir", str(tmp_path),
+        "--drain-hook", "none", "--drain-policy", "cut", "--drain-timeout", "3s", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
