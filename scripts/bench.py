@@ -11,6 +11,9 @@ Everything is measured side by side in one run, against real containers, under t
 - the same traffic through naive restarts (stop, then start): failed requests and the longest gap
   with no successful response;
 - p99 latency in steady state and during swaps; sim_wall_s: the default simulation end to end.
+
+The steady load runs in --processes load generator processes (generator_processes), so that one
+interpreter's CPU does not cap the rate on a small machine.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from simulation.records import RequestRecord
 from simulation.scenario import Scenario, run
 from simulation.traffic import Traffic, TrafficPlan
 from swap_action.engine import Engine
-from swap_action.inputs import SwapOptions, other
-from swap_action.nginx import LoadBalancer
+from swap_action.host import ScriptedHost
+from swap_action.inputs import Slots, other, swap_options_from
+from swap_action.outcome import Step
 from swap_action.transport.docker import DockerTransport
 from swap_action.upstream import new_generation, render, weights_for_step
 
@@ -47,8 +51,8 @@ def p99(values: list[float]) -> float:
 
 
 class Quiet:
-    def step_started(self, name: str) -> None: ...
-    def step_finished(self, step: object) -> None: ...
+    def step_started(self, step: Step) -> None: ...
+    def step_finished(self, step: Step) -> None: ...
     def info(self, message: str) -> None: ...
     def warning(self, message: str) -> None:
         print(f"  warning: {message}", file=sys.stderr)
@@ -64,10 +68,12 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             keepalive_clients=args.clients,
             fresh_clients=args.fresh_clients,
             ws_path=None,
+            processes=args.processes,
         )
         traffic = Traffic(plan, env.slot_of)
-        traffic_start = time.time()
-        traffic.start_steady()
+        traffic.start_steady()  # with several processes, returns once they are all ready
+        assert traffic.steady_started_at is not None
+        traffic_start = traffic.steady_started_at
         await asyncio.sleep(2.0)
         steady_window = (time.time() - 1.5, time.time())
         live = "blue"
@@ -81,7 +87,9 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         # interpreter would make every round trip wait for its GIL.
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        worker = ctx.Process(target=swap_worker, args=(child, env.lb_container_name, env.slots), daemon=True)
+        worker = ctx.Process(
+            target=swap_worker, args=(child, env.lb_container_name, env.slots, AppSpec().health_path), daemon=True
+        )
         worker.start()
 
         def engine_swap(target: str) -> dict[str, float]:
@@ -176,7 +184,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def swap_worker(conn: Any, lb_container: str, slots: Any) -> None:
+def swap_worker(conn: Any, lb_container: str, slots: Slots, health_path: str) -> None:
     """Runs engine swaps on request, in its own process; answers their timings."""
     while True:
         target = conn.recv()
@@ -185,18 +193,30 @@ def swap_worker(conn: Any, lb_container: str, slots: Any) -> None:
         try:
             t_cold = time.time()
             with DockerTransport(lb_container) as transport:
-                lb = LoadBalancer(transport)
-                lb.transport.run(["true"])  # the session is open: "the action has reached the LB"
-                options = SwapOptions(
-                    config_path=MANAGED_FILE, upstream=UPSTREAM, slots=slots, to=target, drain_timeout=10.0
+                host = ScriptedHost(transport)
+                transport.run(["true"])  # the session is open: "the action has reached the LB"
+                options = swap_options_from(
+                    {
+                        "config-path": MANAGED_FILE,
+                        "upstream": UPSTREAM,
+                        "blue": ",".join(slots.blue),
+                        "green": ",".join(slots.green),
+                        "to": target,
+                        "health-path": health_path,
+                        "drain-timeout": "10s",
+                    }
                 )
                 t0 = time.time()
-                report = Engine(lb, Quiet()).swap(options)
+                report = Engine(host, Quiet()).swap(options)
             assert report.confirmed_at
-            steps = {step.name.split(" (")[0]: step.duration_ms for step in report.steps}
+            steps: dict[str, float] = {}
+            for step in report.steps:  # by phase: a phase met twice in one swap counts its total
+                steps[step.phase.value] = steps.get(step.phase.value, 0.0) + step.duration_ms
             reload = report.reloads[-1]
-            steps["  signal -> old workers stopped accepting"] = float(reload["old_stopped_ms"])
-            steps["  signal -> confirmed"] = float(reload["confirmed_ms"])
+            if reload.old_stopped_ms is not None:
+                steps["  signal -> old workers stopped accepting"] = float(reload.old_stopped_ms)
+            if reload.confirmed_ms is not None:
+                steps["  signal -> confirmed"] = float(reload.confirmed_ms)
             conn.send(
                 {
                     "start": t0,
@@ -225,10 +245,12 @@ def main() -> int:
     parser.add_argument("--floors", type=int, default=10)
     parser.add_argument("--naive", type=int, default=3)
     parser.add_argument("--pause", type=float, default=1.0)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes for the steady load")
     args = parser.parse_args()
 
     print(
-        f"bench: {args.swaps} engine swaps, {args.floors} raw reloads, {args.naive} naive restarts at {args.rate:.0f} req/s",
+        f"bench: {args.swaps} engine swaps, {args.floors} raw reloads, {args.naive} naive restarts at {args.rate:.0f} req/s"
+        f" ({args.processes} load generator processes)",
         file=sys.stderr,
     )
     figures = asyncio.run(measure(args))
@@ -251,6 +273,7 @@ def main() -> int:
         "naive_failed_requests": figures["naive_failed"],
         "naive_gap_ms": round(float(figures["naive_gap_ms"]), 1),  # type: ignore[arg-type]
         "rate_rps": round(float(figures["rate"]), 1),  # type: ignore[arg-type]
+        "generator_processes": args.processes,
         "p99_steady_ms": round(float(figures["p99_steady"]), 2),  # type: ignore[arg-type]
         "p99_swap_ms": round(float(figures["p99_swap"]), 2),  # type: ignore[arg-type]
         "sim_wall_s": round(sim_wall, 1),
@@ -270,6 +293,7 @@ def main() -> int:
         (f"naive restart: failed requests ({args.naive} restarts)", f"{out['naive_failed_requests']}", ""),
         ("naive restart: longest gap with no successful response", f"{out['naive_gap_ms']} ms", ""),
         ("rate held", f"{out['rate_rps']} req/s", ">= 1000"),
+        ("  load generator processes", f"{out['generator_processes']}", ""),
         ("p99 latency steady / during swaps", f"{out['p99_steady_ms']} / {out['p99_swap_ms']} ms", "within 50 ms"),
         ("default simulation wall time", f"{out['sim_wall_s']} s", "<= 30 s"),
         ("default simulation passed", f"{out['sim_passed']}", "True"),

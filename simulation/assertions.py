@@ -226,7 +226,7 @@ def websockets_drained(result: RunResult) -> Check:
     if not scenario.ws_path or scenario.websockets == 0:
         return Check("websockets_drained", "WebSockets drained cleanly", True, "not exercised (no WebSockets)", {})
     old = other(swap.target) if swap else "blue"
-    first = [w for w in result.websockets if w.generation == 1]
+    first = [w for w in result.websockets if w.attempt == 1]
     on_old = websockets_on_old(result)
     graceful = scenario.hook_closes_websockets  # else they stay open until the deadline ends them
     drain_start = _drain_start(swap)
@@ -246,7 +246,7 @@ def websockets_drained(result: RunResult) -> Check:
             problems.append(f"{label} sent {w.echoes_sent} echo messages and got none back")
         if deadline and w.closed_at and w.closed_at > deadline + 0.5:
             problems.append(f"{label} closed {w.closed_at - deadline:.1f}s after the drain deadline")
-    reconnected = [w for w in result.websockets if w.generation > 1]
+    reconnected = [w for w in result.websockets if w.attempt > 1]
     ok = len(on_old) == len(first) and len(first) > 0 and not problems
     codes = Counter(str(w.close_code) for w in on_old)
     return Check(
@@ -279,7 +279,7 @@ def websockets_on_old(result: RunResult) -> list[WebSocketRecord]:
     """The WebSockets opened before the first confirmed switch on the slot it left."""
     swap, _confirmed = _first_confirm(result)
     old = other(swap.target) if swap else "blue"
-    return [w for w in result.websockets if w.generation == 1 and w.slot == old]
+    return [w for w in result.websockets if w.attempt == 1 and w.slot == old]
 
 
 def _drain_start(swap: SwapRun | None) -> float | None:

@@ -40,7 +40,7 @@ class RequestRecord:
 @dataclass
 class WebSocketRecord:
     id: int
-    generation: int  # 1: opened before the swap; 2+: reconnections after a server close
+    attempt: int  # 1: opened before the swap; 2+: reconnections after a server close (not a config generation)
     opened_at: float
     slot: str | None
     upstream: str

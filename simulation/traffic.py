@@ -1,5 +1,7 @@
 """Traffic through the load balancer: steady load under two client models, long requests and
-WebSockets, all recorded. Runs on one asyncio loop.
+WebSockets, all recorded. Runs on one asyncio loop; the steady load may instead be spread over
+several processes (``TrafficPlan.processes``), each running its share of the clients on a loop of
+its own and streaming its records back, so that one interpreter's CPU does not cap the rate.
 
 Client models (see shared notes, "What a graceful reload does to traffic"): Nginx closes idle
 keep-alive connections of old workers at a reload, so a client that reuses such a connection at
@@ -16,11 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
+import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
+from typing import Any
 
 import aiohttp
 
@@ -32,6 +40,9 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
 WS_RECONNECT_DELAY = 0.1
 WS_MAX_RECONNECTS = 20
 LONG_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=5)
+READY_TIMEOUT = 60.0  # a generator process imports aiohttp and opens its sessions within this
+FLUSH_INTERVAL = 0.05  # a generator process sends its new records this often
+_FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 
 
 @dataclass
@@ -45,6 +56,10 @@ class TrafficPlan:
     ws_path: str | None = "/ws"
     ws_echo: bool = True
     ws_ping_interval: float = 0.5
+    # Processes running the steady load (1: on the caller's loop). With more, the clients are
+    # dealt out round-robin, each process runs its share on a loop of its own and streams its
+    # records back; start_steady() then blocks until every process is ready (about a second).
+    processes: int = 1
 
 
 def upstream_of(headers: Mapping[str, str]) -> str:
@@ -75,22 +90,48 @@ class Traffic:
         self._tasks: list[asyncio.Task[None]] = []
         self._ws_ids = itertools.count(1)
         self._sessions: list[aiohttp.ClientSession] = []
+        self._generators: list[_Generator] = []
+        self.steady_started_at: float | None = None
 
     # -- steady load ----------------------------------------------------------------------
     def start_steady(self) -> None:
-        clients = self.plan.keepalive_clients + self.plan.fresh_clients
-        interval = clients / self.plan.rate
-        for index in range(clients):
-            model = "keepalive" if index < self.plan.keepalive_clients else "fresh"
-            offset = interval * index / clients
-            self._tasks.append(asyncio.create_task(self._steady(index, model, interval, offset)))
+        """Start the steady load; ``steady_started_at`` is when its first request is due."""
+        clients = range(self.plan.keepalive_clients + self.plan.fresh_clients)
+        if self.plan.processes <= 1:
+            self.steady_started_at = time.time()
+            self._start_clients(clients, self.steady_started_at)
+            return
+        self._generators = [
+            _Generator.spawn(self.plan, list(clients[index :: self.plan.processes]))
+            for index in range(min(self.plan.processes, len(clients)))
+        ]
+        deadline = time.monotonic() + READY_TIMEOUT
+        for generator in self._generators:
+            generator.wait_ready(deadline)
+        # Every process starts its clients at the same instant, on the same schedule as one loop would.
+        self.steady_started_at = time.time() + 0.05
+        loop = asyncio.get_running_loop()
+        for generator in self._generators:
+            generator.control.send(("go", self.steady_started_at))
+            loop.add_reader(generator.data.fileno(), self._receive, generator)
 
-    async def _steady(self, client: int, model: str, interval: float, offset: float) -> None:
+    def _start_clients(self, clients: Iterable[int], started_at: float) -> None:
+        """Start the given steady clients (numbered over all processes) from unix time ``started_at``."""
+        total = self.plan.keepalive_clients + self.plan.fresh_clients
+        interval = total / self.plan.rate
+        loop = asyncio.get_running_loop()
+        first = loop.time() + max(0.0, started_at - time.time())
+        for index in clients:
+            model = "keepalive" if index < self.plan.keepalive_clients else "fresh"
+            offset = interval * index / total
+            self._tasks.append(asyncio.create_task(self._steady(index, model, interval, first + offset)))
+
+    async def _steady(self, client: int, model: str, interval: float, first_at: float) -> None:
         session = _new_session(fresh=model == "fresh")
         self._sessions.append(session)
         url = self.plan.base_url + self.plan.path
         loop = asyncio.get_running_loop()
-        next_at = loop.time() + offset
+        next_at = first_at
         while not self._stop.is_set():
             delay = next_at - loop.time()
             if delay > 0:
@@ -100,6 +141,27 @@ class Traffic:
                     break
             next_at = max(next_at + interval, loop.time() - interval)
             self.requests.append(await self._request(session, url, "steady", model, client))
+
+    def _receive(self, generator: _Generator) -> None:
+        """A generator process's message (the event loop calls this when its pipe is readable)."""
+        try:
+            message = generator.data.recv()
+        except (EOFError, OSError):
+            message = ("exited",)
+        kind = message[0]
+        if kind == "records":
+            for row in message[1]:
+                record = RequestRecord(*row)
+                # Mapped here, as they arrive, with the environment's current addresses.
+                record.slot = self.slot_of(record.upstream) if record.upstream else None
+                self.requests.append(record)
+        elif kind == "error":
+            generator.error = str(message[1])
+        if kind in ("done", "exited"):
+            if kind == "exited" and generator.error is None:
+                generator.error = "the load generator process exited before sending all its records"
+            asyncio.get_running_loop().remove_reader(generator.data.fileno())
+            generator.finished.set()
 
     async def _request(
         self, session: aiohttp.ClientSession, url: str, kind: str, model: str, client: int
@@ -165,25 +227,25 @@ class Traffic:
         session = _new_session(fresh=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
         self._sessions.append(session)
         url = self.plan.base_url.replace("http://", "ws://") + str(self.plan.ws_path)
-        generation = 1
-        while not self._stop.is_set() and generation <= WS_MAX_RECONNECTS:
-            if not await self._one_websocket(session, url, ws_id, generation):
+        attempt = 1
+        while not self._stop.is_set() and attempt <= WS_MAX_RECONNECTS:
+            if not await self._one_websocket(session, url, ws_id, attempt):
                 break
             # A real client reconnects after "going away" (or a cut): it lands on the new slot.
-            generation += 1
+            attempt += 1
             await asyncio.sleep(WS_RECONNECT_DELAY)
 
-    async def _one_websocket(self, session: aiohttp.ClientSession, url: str, ws_id: int, generation: int) -> bool:
+    async def _one_websocket(self, session: aiohttp.ClientSession, url: str, ws_id: int, attempt: int) -> bool:
         opened = time.time()
         try:
             ws = await session.ws_connect(url, autoping=False, autoclose=True, heartbeat=None)
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.websockets.append(
-                WebSocketRecord(ws_id, generation, opened, None, "", time.time(), None, "network", error=str(exc))
+                WebSocketRecord(ws_id, attempt, opened, None, "", time.time(), None, "network", error=str(exc))
             )
             return False
         upstream = upstream_of(ws._response.headers)
-        record = WebSocketRecord(ws_id, generation, time.time(), self.slot_of(upstream), upstream)
+        record = WebSocketRecord(ws_id, attempt, time.time(), self.slot_of(upstream), upstream)
         record.events.append(record.opened_at)
         self.websockets.append(record)
         sender = asyncio.create_task(self._ws_sender(ws, record))
@@ -242,6 +304,9 @@ class Traffic:
     # -- stopping -------------------------------------------------------------------------
     async def stop(self, grace: float = 30.0) -> None:
         self._stop.set()
+        for generator in self._generators:
+            with contextlib.suppress(OSError):
+                generator.control.send(("stop", grace))
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -253,6 +318,124 @@ class Traffic:
             if record.closed_at is None:
                 record.closed_at = time.time()
             _gaps(record)
+        await self._stop_generators(grace)
+
+    async def _stop_generators(self, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[str] = []
+        for index, generator in enumerate(self._generators):
+            try:
+                await asyncio.wait_for(generator.finished.wait(), grace + 10.0)
+            except TimeoutError:
+                loop.remove_reader(generator.data.fileno())
+                generator.error = generator.error or "the load generator process did not finish in time"
+            await loop.run_in_executor(None, generator.process.join, 5.0)
+            if generator.process.is_alive():
+                generator.process.kill()
+                generator.process.join()
+            generator.control.close()
+            generator.data.close()
+            if generator.error:
+                errors.append(f"load generator process {index + 1}: {generator.error}")
+        self._generators = []
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+
+@dataclass
+class _Generator:
+    """The parent's handle on one load generator process."""
+
+    process: SpawnProcess
+    control: Connection  # parent -> child: ("go", unix time), then ("stop", grace)
+    data: Connection  # child -> parent: ("ready",), ("records", rows)..., ("error", text)?, ("done",)
+    finished: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    error: str | None = None
+
+    @classmethod
+    def spawn(cls, plan: TrafficPlan, clients: list[int]) -> _Generator:
+        ctx = multiprocessing.get_context("spawn")
+        control_recv, control_send = ctx.Pipe(duplex=False)
+        data_recv, data_send = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_generator_main,
+            args=(dataclasses.replace(plan, processes=1), clients, control_recv, data_send),
+            name="traffic-generator",
+            daemon=True,
+        )
+        process.start()
+        control_recv.close()
+        data_send.close()
+        return cls(process, control_send, data_recv)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Block until the process has said it is ready; raise if it failed or timed out."""
+        if not self.data.poll(max(0.0, deadline - time.monotonic())):
+            raise RuntimeError("a load generator process was not ready in time")
+        try:
+            message = self.data.recv()
+        except EOFError:
+            raise RuntimeError("a load generator process exited while starting") from None
+        if message[0] != "ready":
+            raise RuntimeError(f"a load generator process failed to start: {message[-1]}")
+
+
+def _generator_main(plan: TrafficPlan, clients: list[int], control: Connection, data: Connection) -> None:
+    """A load generator process: runs the given steady clients until told to stop."""
+    try:
+        asyncio.run(_generate(plan, clients, control, data))
+    except BaseException:  # reported to the parent, which fails the run
+        with contextlib.suppress(OSError):
+            data.send(("error", traceback.format_exc()))
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            data.send(("done",))
+        data.close()
+
+
+async def _generate(plan: TrafficPlan, clients: list[int], control: Connection, data: Connection) -> None:
+    traffic = Traffic(plan, lambda _upstream: None)  # slots are mapped by the parent
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def on_command() -> None:
+        try:
+            command = control.recv()
+        except (EOFError, OSError):  # the parent is gone: stop
+            command = ("stop", 0.0)
+        if command[0] == "stop":
+            loop.remove_reader(control.fileno())
+        commands.put_nowait(command)
+
+    loop.add_reader(control.fileno(), on_command)
+    data.send(("ready",))
+    sent = 0
+
+    def flush() -> None:
+        nonlocal sent
+        rows = [tuple(getattr(record, name) for name in _FIELDS) for record in traffic.requests[sent:]]
+        sent += len(rows)
+        if rows:
+            data.send(("records", rows))
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            flush()
+
+    command = await commands.get()
+    task: asyncio.Task[None] | None = None
+    if command[0] == "go":
+        traffic._start_clients(clients, float(command[1]))
+        task = asyncio.create_task(flusher())
+        command = await commands.get()
+    await traffic.stop(float(command[1]) if command[0] == "stop" else 30.0)
+    if task:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    flush()
 
 
 def _complete(kind: str, headers: Mapping[str, str], body: bytes) -> bool:

@@ -96,8 +96,8 @@ def _websockets(result: RunResult, checks: list[Check]) -> WebSockets:
     records: list[WebSocketRecord] = result.websockets
     drained = next((c.passed for c in checks if c.name == "websockets_drained"), False)
     return WebSockets(
-        opened=len([w for w in records if w.generation == 1]),
-        reconnections=len([w for w in records if w.generation > 1]),
+        opened=len([w for w in records if w.attempt == 1]),
+        reconnections=len([w for w in records if w.attempt > 1]),
         close_codes=dict(Counter(str(w.close_code) for w in records)),
         held_through_swap=len(websockets_on_old(result)) if drained else 0,
         records=list(records),

@@ -107,7 +107,7 @@ class LongRequests:
 
 @dataclass(frozen=True)
 class WebSockets:
-    opened: int = 0  # first connections (generation 1)
+    opened: int = 0  # first connections (attempt 1)
     reconnections: int = 0
     close_codes: dict[str, int] = field(default_factory=dict)  # "1001": 3, "None": still open
     held_through_swap: int = 0

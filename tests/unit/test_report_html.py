@@ -109,8 +109,8 @@ def _buckets(seconds: float, *, errors_at: tuple[int, ...] = (), switch_at: floa
     return rows
 
 
-def _ws(id: int, generation: int, opened: float, slot: str, closed: float | None) -> WebSocketRecord:
-    return WebSocketRecord(id, generation, opened, slot, f"{slot}:8080", closed_at=closed)
+def _ws(id: int, attempt: int, opened: float, slot: str, closed: float | None) -> WebSocketRecord:
+    return WebSocketRecord(id, attempt, opened, slot, f"{slot}:8080", closed_at=closed)
 
 
 def _data(
@@ -135,7 +135,7 @@ def _data(
     )
     codes = {(1, 1): 1001, (1, 2): 1000, (2, 1): 1006}
     for w in websockets:
-        w.close_code = codes.get((w.id, w.generation), 1001)
+        w.close_code = codes.get((w.id, w.attempt), 1001)
         w.closed_by = "server"
         w.max_gap_s = 0.2
     long_records = [LongRequest(T0 + 1.0, T0 + 6.0, "blue", True, 5000)] if long_records is None else long_records

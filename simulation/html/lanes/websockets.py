@@ -17,7 +17,7 @@ def websockets_lane(chart: Chart, ws: WebSockets, x: XScale, t0: float, y: float
         chart.none_text(y + 11.5, "none in this run")
         return y + 16.0
     rows: dict[int, list[WebSocketRecord]] = {}
-    for w in sorted(ws.records, key=lambda w: (num(w.opened_at), w.generation)):
+    for w in sorted(ws.records, key=lambda w: (num(w.opened_at), w.attempt)):
         rows.setdefault(w.id, []).append(w)
     ordered = sorted(rows.values(), key=lambda items: num(items[0].opened_at))[:MAX_WS_ROWS]
     row_h = 20.0 if len(ordered) <= 12 else max(4.0, 240.0 / len(ordered))
@@ -43,7 +43,7 @@ def _connection(chart: Chart, w: WebSocketRecord, x: XScale, t0: float, y: float
     sx, sw = x.span(start, end)
     ended = f"+{end:.2f} s, closed {w.close_code} by {w.closed_by or '?'}" if w.closed_at else "end"
     title = (
-        f"WebSocket #{w.id} (generation {w.generation}) on {w.slot or 'no slot'}: +{start:.2f} s to {ended}"
+        f"WebSocket #{w.id} (attempt {w.attempt}) on {w.slot or 'no slot'}: +{start:.2f} s to {ended}"
         f"; {w.messages} messages, max silence {num(w.max_gap_s):.2f} s" + (f"; error: {w.error}" if w.error else "")
     )
     chart.spans.append(Rect(sx, r2(bar_y), sw, r2(bar_h), f"ws {slot_class(w.slot)}", title))
