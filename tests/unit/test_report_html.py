@@ -179,8 +179,8 @@ def _data(
             records=long_records,
         ),
         websockets=WebSockets(
-            opened=len([w for w in websockets if w.generation == 1]),
-            reconnections=len([w for w in websockets if w.generation > 1]),
+            opened=len([w for w in websockets if w.attempt == 1]),
+            reconnections=len([w for w in websockets if w.attempt > 1]),
             close_codes={"1001": 1, "1006": 1},
             held_through_swap=1,
             records=websockets,
