@@ -66,6 +66,8 @@ class Run:
         self.restored = False
         self.switched = False
         self.restore_failed = False
+        self.early_health: tuple[HttpAnswer, ...] = ()  # gate answers taken with the lock
+        self.early_health_at = (0.0, 0.0)
         self.old_workers: set[int] = set()
 
     # -- the sequence ------------------------------------------------------------------------------
@@ -117,8 +119,14 @@ class Run:
         with self.timeline.step(Phase.LOCK) as step:
             deadline = time.monotonic() + self.options.lock_timeout
             announced = False
+            # The health gate rides along on the first attempt: it costs no time of its own there.
+            gate_urls = self._early_gate_urls()
             while True:
-                begun = self.host.begin(self.options.config_path, self.lock_dir, self.owner, _lock_ttl(self.options))
+                begun = self.host.begin(
+                    self.options.config_path, self.lock_dir, self.owner, _lock_ttl(self.options),
+                    gate_urls, HEALTH_TIMEOUT_SECONDS,
+                )  # fmt: skip
+                gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
                     break
                 holder = f"held by {begun.lock.holder or 'unknown'} for {begun.lock.age_s}s, {begun.lock.left_s}s left"
@@ -134,6 +142,8 @@ class Run:
                 time.sleep(LOCK_POLL_SECONDS)
             self.locked = True
             self.probe_result = begun.probe
+            self.early_health = begun.health
+            self.early_health_at = (step.started_at, time.time())
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
             if begun.recovered:
@@ -197,11 +207,20 @@ class Run:
 
     def install(self, text: str, generation: str, percent: int, *, gate: bool) -> None:
         """Gate, test and apply in one round trip: the candidate replaces the live file only when the
-        target is healthy (first step) and Nginx accepts the whole config; else nothing changed."""
-        started = time.time()
+        target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
+        When the target's health was already taken with the lock, the gate reads those answers."""
         urls = self._health_urls() if gate else []
+        early = {a.url: a for a in self.early_health}
+        if urls and all(url in early for url in urls):
+            gate_started, gate_ended = self.early_health_at
+            answers = tuple(early[url] for url in urls)
+            unhealthy = self._gate_step(answers, urls, percent, gate_started, (gate_ended - gate_started) * 1000)
+            if unhealthy:
+                raise unhealthy
+            urls = []
+        started = time.time()
         installed = self.host.install(self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
-        took = (time.time() - started) * 1000  # one round trip for the three phases
+        took = (time.time() - started) * 1000  # one round trip for the phases it did
         if urls:
             unhealthy = self._gate_step(installed.health, urls, percent, started, took)
             if unhealthy:
@@ -376,6 +395,15 @@ class Run:
             # Without this the health gate passes on zero servers and every server renders 'down'.
             raise InputError(target, f"the target slot {target} has no servers", f"pass {target}: host:port,...")
         return slots, target
+
+    def _early_gate_urls(self) -> list[str]:
+        """The health URLs of every slot that may be the target, from the inputs alone (before the
+        state is read). Checking the live slot too is harmless: only the target's answers count."""
+        path, slots = self.options.health_path, self.options.slots
+        if not path or self.options.dry_run:
+            return []
+        candidates = [self.options.to] if self.options.to != "auto" and not self.rollback_mode else ["blue", "green"]
+        return [f"http://{server}{path}" for slot in candidates for server in slots.servers(slot)]
 
     def _health_urls(self) -> list[str]:
         path = self.options.health_path

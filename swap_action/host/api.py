@@ -26,20 +26,21 @@ class LockState:
 
 
 @dataclass(frozen=True)
+class HttpAnswer:
+    url: str
+    status: int  # 0: no answer
+    seconds: float
+    body: str  # the first 2 KiB
+
+
+@dataclass(frozen=True)
 class Begun:
     """``begin``'s answer: the lock, and with it the state."""
 
     lock: LockState
     probe: Probe | None = None  # None unless the lock was acquired
     recovered: bool = False  # a run that died mid-install was settled first
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    url: str
-    status: int  # 0: no answer
-    seconds: float
-    body: str  # the first 2 KiB
+    health: tuple[HttpAnswer, ...] = ()  # the gate URLs' answers, taken while the lock and probe ran
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,16 @@ class LbHost(abc.ABC):
     description = "load balancer"
 
     @abc.abstractmethod
-    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun: ...
+    def begin(
+        self,
+        config_path: str,
+        lock_dir: str,
+        owner: str,
+        ttl_s: int,
+        gate_urls: Sequence[str] = (),
+        gate_max_s: float = 5.0,
+    ) -> Begun:
+        """Take the lock and read the state; ``gate_urls`` are health-checked in the same trip."""
 
     @abc.abstractmethod
     def release(self, lock_dir: str, owner: str) -> None: ...

@@ -27,7 +27,7 @@ from .api import (
 
 # The files each function needs (lib.sh always comes first).
 _NEEDS: dict[str, tuple[str, ...]] = {
-    "begin": ("lock.sh", "probe.sh"),
+    "begin": ("lock.sh", "probe.sh", "http.sh"),
     "lock_release": ("lock.sh",),
     "probe": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
@@ -62,8 +62,19 @@ class ScriptedHost(LbHost):
         return _records(function, result, self.description)
 
     # -- the lock and the state -----------------------------------------------------------------
-    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun:
-        records = self.call("begin", lock_dir, owner, str(ttl_s), config_path, timeout=30)
+    def begin(
+        self,
+        config_path: str,
+        lock_dir: str,
+        owner: str,
+        ttl_s: int,
+        gate_urls: Sequence[str] = (),
+        gate_max_s: float = 5.0,
+    ) -> Begun:
+        records = self.call(
+            "begin", lock_dir, owner, str(ttl_s), config_path, f"{gate_max_s:g}", *gate_urls,
+            timeout=30 + gate_max_s * len(gate_urls),
+        )  # fmt: skip
         lock = LockState(
             acquired=records.get("lock") == "acquired",
             holder=wire.printable(records.get("holder")),
@@ -78,7 +89,9 @@ class ScriptedHost(LbHost):
                     "check the config directory exists and is writable by the transport's user",
                 )
             return Begun(lock)
-        return Begun(lock, self._probe(records), recovered=records.get("recovered") == "restored")
+        return Begun(
+            lock, self._probe(records), recovered=records.get("recovered") == "restored", health=_answers(records)
+        )
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.call("lock_release", lock_dir, owner, timeout=30)

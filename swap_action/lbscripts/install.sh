@@ -25,28 +25,6 @@ CONF
     return "$_rc"
 }
 
-gate_start() {
-    # gate_start MAX_SECONDS URL...: health-check in the background, into a private directory.
-    _gt=$(mktemp -d) || return 20
-    _gate_pid=""
-    [ "$#" -gt 1 ] || return 0
-    ( _codes="$_gt/codes" _hb="$_gt/body"; http_get GET "$@" > "$_gt/out" 2>/dev/null ) &
-    _gate_pid=$!
-}
-
-gate_finish() {
-    # Prints the gate's answers; returns 1 when any answered other than 2xx.
-    [ -n "$_gate_pid" ] && wait "$_gate_pid"
-    _healthy=0
-    if [ -e "$_gt/out" ]; then
-        cat "$_gt/out"
-        # Statuses from curl's own report (a file of their own): a body can never pass or fail the gate.
-        while read -r _code; do case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac; done < "$_gt/codes"
-    fi
-    rm -rf "$_gt"
-    return "$_healthy"
-}
-
 plan() {
     # plan LIVE GENERATION MAX_SECONDS [URL...] (candidate on stdin): test it on its own and
     # health-check the target at the same time. Nothing live changes; the candidate is removed.

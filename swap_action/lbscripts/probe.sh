@@ -34,13 +34,22 @@ LINES
 }
 
 begin() {
-    # begin LOCKDIR OWNER TTL MANAGED_FILE: take the lock, settle a run that died, read the state.
-    lock_acquire "$1" "$2" "$3" || return 0
+    # begin LOCKDIR OWNER TTL MANAGED_FILE GATE_MAX_SECONDS [GATE_URL...]: take the lock, settle a
+    # run that died, read the state; the gate's URLs are health-checked meanwhile (read-only, so
+    # it may start before the lock is held; its answers are dropped when the lock is not taken).
+    _ld=$1 _lo=$2 _lt=$3
+    shift 3
+    _mf=$1
+    shift
+    gate_start "$@"
+    lock_acquire "$_ld" "$_lo" "$_lt" || { gate_cancel; return 0; }
+    set -- "$_mf"
     # A run that died inside install left MANAGED.before-swap: the install never finished, so no
     # reload followed and Nginx still serves those bytes. Put them back before reading the state.
-    if [ -e "$4.before-swap" ]; then
-        mv -f "$4.before-swap" "$4" && field recovered restored
+    if [ -e "$1.before-swap" ]; then
+        mv -f "$1.before-swap" "$1" && field recovered restored
     fi
-    for _c in "${4%/*}/.${4##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
-    probe "$4"
+    for _c in "${1%/*}/.${1##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
+    probe "$1"
+    gate_finish || true
 }

@@ -189,8 +189,17 @@ class FakeHost(LbHost):
         return [path for path in self.files if ".candidate-" in path or path.endswith(".before-swap")]
 
     # -- LbHost: the lock and the state ----------------------------------------------------
-    def begin(self, config_path: str, lock_dir: str, owner: str, ttl_s: int) -> Begun:
+    def begin(
+        self,
+        config_path: str,
+        lock_dir: str,
+        owner: str,
+        ttl_s: int,
+        gate_urls: Sequence[str] = (),
+        gate_max_s: float = 5.0,
+    ) -> Begun:
         self.calls.append("begin")
+        self.gate_urls_at_begin = list(gate_urls)
         held = self.locks.get(lock_dir)
         stale_from = ""
         if held is not None:
@@ -204,7 +213,8 @@ class FakeHost(LbHost):
             self.files[config_path] = self.files.pop(before)
         for path in [p for p in self.files if ".candidate-" in p]:
             del self.files[path]
-        return Begun(LockState(True, stale_from=stale_from), self._probe(config_path), recovered=recovered)
+        health = tuple(self._request("GET", url) for url in gate_urls)
+        return Begun(LockState(True, stale_from=stale_from), self._probe(config_path), recovered, health)
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.calls.append("release")

@@ -438,3 +438,35 @@ def test_a_run_that_died_inside_install_is_settled_by_the_next_one(fake: FakeHos
     assert report.outcome.changed and report.outcome.active == "green" and report.outcome.previous == "blue"
     assert fake.leftovers() == []
     assert fake.files[f"{LB_CONFIG}.previous"] == served
+
+
+GIVEN = Slots(blue=("blue:8080",), green=("green:8080",))
+
+
+def test_the_gate_rides_on_the_lock_round_trip_when_the_target_is_known(engine: Engine, fake: FakeHost) -> None:
+    engine.swap(options(slots=GIVEN))
+    assert fake.gate_urls_at_begin == ["http://green:8080/healthz"]
+    gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
+    assert gate.ok and gate.slot == "green" and gate.data["answers"][0]["status"] == 200
+
+
+def test_an_unhealthy_target_seen_with_the_lock_stops_before_install(engine: Engine, fake: FakeHost) -> None:
+    fake.apps["green:8080"].healthy = False
+    with pytest.raises(HealthCheckError):
+        engine.swap(options(slots=GIVEN))
+    assert "install" not in fake.calls, "nothing was staged: the gate failed in the lock's round trip"
+    assert fake.served_slot() == "blue" and last(engine).outcome.changed is False
+
+
+def test_auto_checks_both_slots_with_the_lock_and_counts_only_the_target(engine: Engine, fake: FakeHost) -> None:
+    fake.apps["blue:8080"].healthy = False  # the live slot's health does not gate a swap away from it
+    engine.swap(options(to="auto", slots=GIVEN))
+    assert sorted(fake.gate_urls_at_begin) == ["http://blue:8080/healthz", "http://green:8080/healthz"]
+    assert fake.served_slot() == "green"
+
+
+def test_without_servers_in_the_inputs_the_gate_runs_in_install(engine: Engine, fake: FakeHost) -> None:
+    engine.swap(options(slots=Slots(blue=(), green=())))
+    assert fake.gate_urls_at_begin == []
+    gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
+    assert gate.ok and gate.detail == "http://green:8080/healthz 200"

@@ -654,3 +654,21 @@ def test_marker_generation(lb: Lb) -> None:
     (lb.root / "marker.sock").unlink()
     assert lb.host.marker_generation(_marker(lb, None), 1.0) is None
     assert lb.host.marker_generation(_marker(lb, "g1\nresult=confirmed"), 1.0) == "g1"
+
+
+def test_begin_health_checks_the_gate_urls_in_the_same_trip(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUB_CURL_STATUS", "503")
+    monkeypatch.setenv("STUB_CURL_BODY", "answer=200 0.001\nlock=acquired\n")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, ["http://10.0.0.2:8080/healthz"], 2.0)
+    assert begun.lock.acquired and begun.probe is not None
+    assert [(a.url, a.status, a.body) for a in begun.health] == [
+        ("http://10.0.0.2:8080/healthz", 503, "answer=200 0.001\nlock=acquired")
+    ]
+    assert lb.leftovers() == []
+
+
+def test_begin_drops_the_gate_when_the_lock_is_held(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUB_CURL_STATUS", "200")
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600, ["http://10.0.0.2:8080/healthz"], 2.0)
+    assert not begun.lock.acquired and begun.health == ()
