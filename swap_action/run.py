@@ -66,8 +66,7 @@ class Run:
         self.restored = False
         self.switched = False
         self.restore_failed = False
-        self.early_health: tuple[HttpAnswer, ...] = ()  # gate answers taken with the lock
-        self.early_health_at = (0.0, 0.0)
+        self.early_gate: tuple[str, tuple[str, ...]] | None = None  # (id, URLs) begin started checking
         self.old_workers: set[int] = set()
 
     # -- the sequence ------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ class Run:
             deadline = time.monotonic() + self.options.lock_timeout
             announced = False
             # The health gate rides along on the first attempt: it costs no time of its own there.
-            gate_urls = self._early_gate_urls()
+            gate_urls = first_gate_urls = self._early_gate_urls()
             while True:
                 begun = self.host.begin(
                     self.options.config_path, self.lock_dir, self.owner, _lock_ttl(self.options),
@@ -142,8 +141,7 @@ class Run:
                 time.sleep(LOCK_POLL_SECONDS)
             self.locked = True
             self.probe_result = begun.probe
-            self.early_health = begun.health
-            self.early_health_at = (step.started_at, time.time())
+            self.early_gate = (begun.gate, tuple(first_gate_urls)) if begun.gate else None
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
             if begun.recovered:
@@ -208,21 +206,19 @@ class Run:
     def install(self, text: str, generation: str, percent: int, *, gate: bool) -> None:
         """Gate, test and apply in one round trip: the candidate replaces the live file only when the
         target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
-        When the target's health was already taken with the lock, the gate reads those answers."""
+        The health checks begin started with the lock are collected here when they cover the target."""
         urls = self._health_urls() if gate else []
-        early = {a.url: a for a in self.early_health}
-        if urls and all(url in early for url in urls):
-            gate_started, gate_ended = self.early_health_at
-            answers = tuple(early[url] for url in urls)
-            unhealthy = self._gate_step(answers, urls, percent, gate_started, (gate_ended - gate_started) * 1000)
-            if unhealthy:
-                raise unhealthy
-            urls = []
+        early = ""
+        if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
+            early = self.early_gate[0]
         started = time.time()
-        installed = self.host.install(self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
+        installed = self.host.install(
+            self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early
+        )
         took = (time.time() - started) * 1000  # one round trip for the phases it did
         if urls:
-            unhealthy = self._gate_step(installed.health, urls, percent, started, took)
+            answers = tuple(a for a in installed.health if a.url in urls)
+            unhealthy = self._gate_step(answers, urls, percent, started, took)
             if unhealthy:
                 raise unhealthy
         self._test_step(installed.test_ok, installed.test_output, percent, started, took, in_place=True)

@@ -40,7 +40,7 @@ class Begun:
     lock: LockState
     probe: Probe | None = None  # None unless the lock was acquired
     recovered: bool = False  # a run that died mid-install was settled first
-    health: tuple[HttpAnswer, ...] = ()  # the gate URLs' answers, taken while the lock and probe ran
+    gate: str = ""  # where the health checks begin started for the gate URLs are collected ("": none)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,8 @@ class LbHost(abc.ABC):
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
     ) -> Begun:
-        """Take the lock and read the state; ``gate_urls`` are health-checked in the same trip."""
+        """Take the lock and read the state; once the lock is held, ``gate_urls`` are health-checked
+        in the background for ``install`` to collect (``Begun.gate``)."""
 
     @abc.abstractmethod
     def release(self, lock_dir: str, owner: str) -> None: ...
@@ -124,8 +125,16 @@ class LbHost(abc.ABC):
 
     @abc.abstractmethod
     def install(
-        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
-    ) -> Installed: ...
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
+    ) -> Installed:
+        """``health_urls`` are checked now, or, with ``gate`` (from ``begin``), collected from the
+        checks begin started (only these URLs count)."""
 
     @abc.abstractmethod
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...

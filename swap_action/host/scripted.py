@@ -27,7 +27,7 @@ from .api import (
 
 # The files each function needs (lib.sh always comes first).
 _NEEDS: dict[str, tuple[str, ...]] = {
-    "begin": ("lock.sh", "probe.sh", "http.sh"),
+    "begin": ("lock.sh", "probe.sh", "http.sh"),  # http.sh: the gate it starts
     "lock_release": ("lock.sh",),
     "probe": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
@@ -89,8 +89,12 @@ class ScriptedHost(LbHost):
                     "check the config directory exists and is writable by the transport's user",
                 )
             return Begun(lock)
+        gate = records.get("gate")
         return Begun(
-            lock, self._probe(records), recovered=records.get("recovered") == "restored", health=_answers(records)
+            lock,
+            self._probe(records),
+            recovered=records.get("recovered") == "restored",
+            gate=f"{lock_dir}/gate.{gate}" if wire.to_int(gate) is not None else "",
         )
 
     def release(self, lock_dir: str, owner: str) -> None:
@@ -131,10 +135,17 @@ class ScriptedHost(LbHost):
         return Planned(records.get("test_exit") == "0", records.blob("test_output"), _answers(records))
 
     def install(
-        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
     ) -> Installed:
+        mode = gate or ("new" if health_urls else "-")
         records = self.call(
-            "install", config_path, generation, f"{max_s:g}", *health_urls,
+            "install", config_path, generation, mode, f"{max_s:g}", *health_urls,
             timeout=max_s * max(len(health_urls), 1) + 60, stdin=text.encode(),
         )  # fmt: skip
         _staged(records, config_path)

@@ -13,7 +13,7 @@ http_get() {
         case "$_w" in [0-9][0-9][0-9]\ *) ;; *) _w="000 $_max" ;; esac
         field url "$_url"
         field answer "$_w"
-        [ -n "${_codes:-}" ] && echo "${_w%% *}" >> "$_codes"
+        [ -n "${_codes:-}" ] && echo "$_url ${_w%% *}" >> "$_codes"
         blob_file body "$_hb" 2048
     done
     [ -n "$_own" ] && rm -f "$_hb"
@@ -21,32 +21,47 @@ http_get() {
 }
 
 # The health gate: the target's health path on each of its servers, in the background while
-# the caller does its own work (the lock and probe, or nginx -t), so it costs no time of its own.
+# the caller does other work (the probe, rendering, nginx -t), so it costs no time of its own.
+# Its answers go to files in a directory: begin starts it in the lock's directory, and install
+# collects it there (or runs its own).
 gate_start() {
-    # gate_start MAX_SECONDS [URL...]: health-check in the background, into a private directory.
-    _gt="" _gate_pid=""
-    [ "$#" -gt 1 ] || return 0
-    _gt=$(mktemp -d) || return 20
-    ( _codes="$_gt/codes" _hb="$_gt/body"; http_get GET "$@" > "$_gt/out" 2>/dev/null ) &
+    # gate_start DIR MAX_SECONDS URL...: DIR/out (the answers), DIR/codes ('URL CODE' lines from
+    # curl's own report, never from a body), DIR/done once finished.
+    _gd=$1
+    shift
+    ( _codes="$_gd/codes" _hb="$_gd/body"; : > "$_codes"; http_get GET "$@" > "$_gd/out"; : > "$_gd/done" ) 2>/dev/null &
     _gate_pid=$!
 }
 
 gate_finish() {
-    # Prints the gate's answers; returns 1 when any answered other than 2xx.
-    [ -n "$_gt" ] || return 0
-    [ -n "$_gate_pid" ] && wait "$_gate_pid"
+    # gate_finish DIR MAX_WAIT_SECONDS [URL...]: print the answers and remove DIR; return 1 when a
+    # URL that counts (all of them when none is named) answered other than 2xx, or not at all.
+    _gd=$1 _gw=${2%%.*}
+    shift 2
+    _waited=0
+    while [ ! -e "$_gd/done" ] && [ "$_waited" -lt $((_gw * 200 + 200)) ]; do
+        sleep 0.005
+        _waited=$((_waited + 1))
+    done
     _healthy=0
-    if [ -e "$_gt/out" ]; then
-        cat "$_gt/out"
-        # Statuses from curl's own report (a file of their own): a body can never pass or fail the gate.
-        while read -r _code; do case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac; done < "$_gt/codes"
+    if [ -e "$_gd/done" ]; then
+        cat "$_gd/out"
+        _seen=" "
+        while read -r _u _code; do
+            _counts=$#
+            for _want in "$@"; do [ "$_want" = "$_u" ] && _counts=0; done
+            [ "$_counts" -eq 0 ] || continue
+            _seen="$_seen$_u "
+            case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac
+        done < "$_gd/codes"
+        # A URL that counts and was never answered is not healthy either.
+        for _want in "$@"; do
+            case "$_seen" in *" $_want "*) ;; *) _healthy=1 ;; esac
+        done
+    else
+        field gate_error "the health checks did not finish"
+        _healthy=1
     fi
-    rm -rf "$_gt"
+    rm -rf "$_gd"
     return "$_healthy"
-}
-
-gate_cancel() {
-    [ -n "$_gate_pid" ] && kill "$_gate_pid" 2>/dev/null && wait "$_gate_pid" 2>/dev/null
-    [ -n "$_gt" ] && rm -rf "$_gt"
-    return 0
 }

@@ -31,34 +31,50 @@ plan() {
     candidate_path "$1" "$2"
     shift 2
     cat > "$_cand" || { field error "cannot write $_cand"; return 0; }
-    gate_start "$@"
+    _gm=$1
+    shift
+    _gd=""
+    if [ "$#" -gt 0 ]; then _gd=$(mktemp -d) && gate_start "$_gd" "$_gm" "$@"; fi
     if test_isolated "$_cand"; then _rc=0; else _rc=$?; fi
     rm -f "$_cand"
     field test_exit "$_rc"
     blob test_output "$_out"
-    gate_finish || true
+    [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" || true
 }
 
 install() {
-    # install LIVE GENERATION MAX_SECONDS [URL...] (candidate on stdin): health-check the target
-    # while the candidate takes the live file's place and the whole config is tested with
-    # nginx -t. Both good: the old bytes are kept as LIVE.previous (applied=1). Either bad: the
-    # old bytes are put back (applied=0). Nothing is reloaded here.
+    # install LIVE GENERATION GATE MAX_SECONDS [URL...] (candidate on stdin): put the candidate
+    # in the live file's place and test the whole config with nginx -t while the target's health
+    # is checked. GATE 'new': check URL... now; GATE '<lock dir>/gate.<id>': collect what begin
+    # started there, counting only URL...; GATE '-': no gate. Both good: the old bytes are
+    # kept as LIVE.previous (applied=1). Either bad: the old bytes are put back (applied=0).
+    # Nothing is reloaded here.
     _live=$1
     candidate_path "$1" "$2"
-    shift 2
-    gate_start "$@"
+    _gate=$3 _gm=$4
+    shift 4
+    _gd=""
+    case "$_gate" in
+        new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && gate_start "$_gd" "$_gm" "$@" && set -- ;;
+        -) ;;
+        */gate.*[!0-9]*|*/gate.) field error "bad gate directory"; return 0 ;;
+        /*/gate.[0-9]*) _gd=$_gate; [ -d "$_gd" ] || { field error "no health checks under $_gd"; return 0; } ;;
+        *) field error "bad gate directory"; return 0 ;;
+    esac
     # The file's owner and mode stay the live file's: the candidate starts as a copy of it.
     [ -e "$_live" ] && cp -p "$_live" "$_cand" 2>/dev/null
-    cat > "$_cand" || { field error "cannot write $_cand"; gate_finish >/dev/null; return 0; }
+    cat > "$_cand" || { field error "cannot write $_cand"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
     _had=0
     if [ -e "$_live" ]; then
-        cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; gate_finish >/dev/null; return 0; }
+        cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
         _had=1
     fi
-    mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; gate_finish >/dev/null; return 0; }
+    mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
     if nginx_test -q; then _rc=0; else _rc=$?; fi
-    if gate_finish; then _healthy=1; else _healthy=0; fi
+    _healthy=1
+    if [ -n "$_gd" ]; then
+        if gate_finish "$_gd" "$_gm" "$@"; then _healthy=1; else _healthy=0; fi
+    fi
     field test_exit "$_rc"
     [ "$_rc" -eq 0 ] || blob test_output "$_out"
     if [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then

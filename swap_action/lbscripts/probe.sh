@@ -35,21 +35,21 @@ LINES
 
 begin() {
     # begin LOCKDIR OWNER TTL MANAGED_FILE GATE_MAX_SECONDS [GATE_URL...]: take the lock, settle a
-    # run that died, read the state; the gate's URLs are health-checked meanwhile (read-only, so
-    # it may start before the lock is held; its answers are dropped when the lock is not taken).
-    _ld=$1 _lo=$2 _lt=$3
-    shift 3
-    _mf=$1
-    shift
-    gate_start "$@"
-    lock_acquire "$_ld" "$_lo" "$_lt" || { gate_cancel; return 0; }
-    set -- "$_mf"
+    # run that died, read the state; the gate's URLs are health-checked in the background from
+    # here on, into LOCKDIR/gate.<id> (field gate=<id>), for install to collect.
+    _ld=$1 _lo=$2 _lt=$3 _mf=$4 _gm=${5:-5}
+    shift 4
+    [ "$#" -gt 0 ] && shift
+    lock_acquire "$_ld" "$_lo" "$_lt" || return 0
+    if [ "$#" -gt 0 ] && mkdir "$_ld/gate.$$" 2>/dev/null; then
+        gate_start "$_ld/gate.$$" "$_gm" "$@"
+        field gate "$$"
+    fi
     # A run that died inside install left MANAGED.before-swap: the install never finished, so no
     # reload followed and Nginx still serves those bytes. Put them back before reading the state.
-    if [ -e "$1.before-swap" ]; then
-        mv -f "$1.before-swap" "$1" && field recovered restored
+    if [ -e "$_mf.before-swap" ]; then
+        mv -f "$_mf.before-swap" "$_mf" && field recovered restored
     fi
-    for _c in "${1%/*}/.${1##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
-    probe "$1"
-    gate_finish || true
+    for _c in "${_mf%/*}/.${_mf##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
+    probe "$_mf"
 }

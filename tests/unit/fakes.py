@@ -164,6 +164,8 @@ class FakeHost(LbHost):
         self.workers = [101, 102]
         self._next_pid = 200
         self.reloads = 0
+        self.gates_started = 0  # begin started the gate's checks
+        self.install_gates: list[str] = []  # each install's gate id ("" = checked then, or none)
         self.refuse_reloads = 0  # refuse the next N reloads silently (like a listen port in use)
         self.emerg_on_reload: str | None = None  # refuse the next reload loudly with this [emerg]
         self.full_config_error: str | None = None  # nginx -t of the whole config fails (install)
@@ -213,8 +215,10 @@ class FakeHost(LbHost):
             self.files[config_path] = self.files.pop(before)
         for path in [p for p in self.files if ".candidate-" in p]:
             del self.files[path]
-        health = tuple(self._request("GET", url) for url in gate_urls)
-        return Begun(LockState(True, stale_from=stale_from), self._probe(config_path), recovered, health)
+        self.gates_started += 1 if gate_urls else 0
+        return Begun(
+            LockState(True, stale_from=stale_from), self._probe(config_path), recovered, "1" if gate_urls else ""
+        )
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.calls.append("release")
@@ -241,11 +245,18 @@ class FakeHost(LbHost):
         return Planned(error is None, output, tuple(self.http("GET", health_urls, max_s)))
 
     def install(
-        self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
     ) -> Installed:
         """``install``: the candidate in the live file's place, the whole config tested, the target
         health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
         self.calls.append("install")
+        self.install_gates.append(gate)
         health = tuple(self._request("GET", url) for url in health_urls)
         self._write(candidate_path(config_path, generation), text)
         before = self.files.get(config_path)

@@ -446,15 +446,18 @@ GIVEN = Slots(blue=("blue:8080",), green=("green:8080",))
 def test_the_gate_rides_on_the_lock_round_trip_when_the_target_is_known(engine: Engine, fake: FakeHost) -> None:
     engine.swap(options(slots=GIVEN))
     assert fake.gate_urls_at_begin == ["http://green:8080/healthz"]
+    assert fake.install_gates == ["1"], "install collected the checks begin started"
     gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
     assert gate.ok and gate.slot == "green" and gate.data["answers"][0]["status"] == 200
 
 
-def test_an_unhealthy_target_seen_with_the_lock_stops_before_install(engine: Engine, fake: FakeHost) -> None:
+def test_an_unhealthy_target_checked_from_the_lock_changes_nothing(engine: Engine, fake: FakeHost) -> None:
     fake.apps["green:8080"].healthy = False
+    before = fake.live_text()
     with pytest.raises(HealthCheckError):
         engine.swap(options(slots=GIVEN))
-    assert "install" not in fake.calls, "nothing was staged: the gate failed in the lock's round trip"
+    assert fake.install_gates == ["1"] and fake.reloads == 0
+    assert fake.live_text() == before and fake.leftovers() == []
     assert fake.served_slot() == "blue" and last(engine).outcome.changed is False
 
 
@@ -467,6 +470,6 @@ def test_auto_checks_both_slots_with_the_lock_and_counts_only_the_target(engine:
 
 def test_without_servers_in_the_inputs_the_gate_runs_in_install(engine: Engine, fake: FakeHost) -> None:
     engine.swap(options(slots=Slots(blue=(), green=())))
-    assert fake.gate_urls_at_begin == []
+    assert fake.gate_urls_at_begin == [] and fake.install_gates == [""]
     gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
     assert gate.ok and gate.detail == "http://green:8080/healthz 200"

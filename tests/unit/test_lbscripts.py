@@ -656,19 +656,38 @@ def test_marker_generation(lb: Lb) -> None:
     assert lb.host.marker_generation(_marker(lb, "g1\nresult=confirmed"), 1.0) == "g1"
 
 
-def test_begin_health_checks_the_gate_urls_in_the_same_trip(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_begin_starts_the_gate_and_install_collects_it(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    monkeypatch.setenv("STUB_CURL_STATUS", "200")
+    urls = ["http://10.0.0.2:8080/healthz", "http://10.0.0.3:8080/healthz"]
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, urls, 2.0)
+    assert begun.lock.acquired and begun.gate.startswith(f"{lb.lock}/gate.")
+    # Only the target's URL counts (the other may be the live slot's).
+    installed = lb.host.install(str(lb.managed), NEW, "g2", urls[:1], 2.0, gate=begun.gate)
+    assert installed.applied and {a.url for a in installed.health} == set(urls)
+    assert not list(lb.lock.glob("gate.*")), "the checks' files are removed once collected"
+
+
+def test_a_503_from_the_gate_begin_started_stops_the_install(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
     monkeypatch.setenv("STUB_CURL_STATUS", "503")
     monkeypatch.setenv("STUB_CURL_BODY", "answer=200 0.001\nlock=acquired\n")
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, ["http://10.0.0.2:8080/healthz"], 2.0)
-    assert begun.lock.acquired and begun.probe is not None
-    assert [(a.url, a.status, a.body) for a in begun.health] == [
-        ("http://10.0.0.2:8080/healthz", 503, "answer=200 0.001\nlock=acquired")
-    ]
-    assert lb.leftovers() == []
+    installed = lb.host.install(str(lb.managed), NEW, "g2", ["http://10.0.0.2:8080/healthz"], 2.0, gate=begun.gate)
+    assert not installed.applied and installed.test_ok
+    assert [(a.status, a.body) for a in installed.health] == [(503, "answer=200 0.001\nlock=acquired")]
+    assert lb.managed.read_bytes() == OLD_ODD and lb.leftovers() == []
 
 
-def test_begin_drops_the_gate_when_the_lock_is_held(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_refuses_a_gate_id_that_is_not_one(lb: Lb) -> None:
+    _live(lb)
+    with pytest.raises(StateError):
+        lb.host.install(str(lb.managed), NEW, "g2", ["http://10.0.0.2:8080/healthz"], 2.0, gate="../../etc")
+    assert lb.managed.read_bytes() == OLD_ODD
+
+
+def test_begin_starts_no_gate_when_the_lock_is_held(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STUB_CURL_STATUS", "200")
     assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600, ["http://10.0.0.2:8080/healthz"], 2.0)
-    assert not begun.lock.acquired and begun.health == ()
+    assert not begun.lock.acquired and begun.gate == ""
