@@ -28,7 +28,7 @@ from .errors import (
     TransportError,
     VerificationError,
 )
-from .host import HttpAnswer, LbHost, Probe, ReloadResult
+from .host import HttpAnswer, LbHost, Probe, ReloadRequest, ReloadResult
 from .inputs import Slots, SwapOptions, other
 from .nginx import candidate_error, emerg_line, hint_for
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
@@ -82,8 +82,8 @@ class Run:
                 if self.options.dry_run:
                     self.plan(text, generation, percent)
                     return self.report
-                self.install(text, generation, percent, gate=index == 0)
-                self.reload_confirm(generation, percent)
+                reloaded = self.install(text, generation, percent, gate=index == 0)
+                self.reload_confirm(generation, percent, reloaded)
                 self.verify(percent)
                 self.pause(index, percent)
             self.report.config_diff = _diff(self.original or "", self.current, self.options.config_path)
@@ -203,19 +203,23 @@ class Run:
                 self.observer.warning(f"{unhealthy.cause} (a real swap would stop here)")
         self._test_step(planned.test_ok, planned.test_output, percent, started, took, in_place=False)
 
-    def install(self, text: str, generation: str, percent: int, *, gate: bool) -> None:
+    def install(self, text: str, generation: str, percent: int, *, gate: bool) -> tuple[ReloadResult, float] | None:
         """Gate, test and apply in one round trip: the candidate replaces the live file only when the
         target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
-        The health checks begin started with the lock are collected here when they cover the target."""
+        The health checks begin started with the lock are collected here when they cover the target.
+        Once applied, the LB reloads in the same round trip: returns that reload and when it began."""
         urls = self._health_urls() if gate else []
         early = ""
         if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
             early = self.early_gate[0]
         started = time.time()
         installed = self.host.install(
-            self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early
-        )
+            self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
+            reload=self._reload_request(generation),
+        )  # fmt: skip
         took = (time.time() - started) * 1000  # one round trip for the phases it did
+        reload_ms = _reload_ms(installed.reload, self.options.confirm_timeout) if installed.reload else 0.0
+        took = max(took - reload_ms, 0.0)  # the reload's part is the reload-confirm step's
         if urls:
             answers = tuple(a for a in installed.health if a.url in urls)
             unhealthy = self._gate_step(answers, urls, percent, started, took)
@@ -231,14 +235,19 @@ class Run:
         step = Step(Phase.APPLY, started, self.target, percent, duration_ms=took)
         step.detail = f"{self.options.config_path} replaced (previous bytes kept as .previous)"
         self.timeline.record(step)
+        return (installed.reload, started + took / 1000) if installed.reload else None
 
-    def reload_confirm(self, generation: str, percent: int) -> None:
+    def reload_confirm(self, generation: str, percent: int, done: tuple[ReloadResult, float] | None = None) -> None:
+        """Reload and prove the new generation is served (``done``: install already did, in its trip)."""
         with self.timeline.step(Phase.RELOAD_CONFIRM, slot=self.target, percent=percent) as step:
-            assert self.probe_result is not None
-            result = self.host.reload_and_confirm(
-                generation, marker_socket(self.options.upstream), self.probe_result.error_log,
-                self.options.confirm_timeout,
-            )  # fmt: skip
+            if done is None:
+                request = self._reload_request(generation)
+                result = self.host.reload_and_confirm(
+                    request.generation, request.socket, request.error_log, request.timeout_s
+                )
+            else:
+                result, step.started_at = done
+                step.duration_ms = _reload_ms(result, self.options.confirm_timeout)
             if result.result in ("confirmed", "timeout"):
                 # Live, or perhaps live (not proven in time). A refused signal or an [emerg] left
                 # Nginx serving what it served before.
@@ -392,6 +401,12 @@ class Run:
             raise InputError(target, f"the target slot {target} has no servers", f"pass {target}: host:port,...")
         return slots, target
 
+    def _reload_request(self, generation: str) -> ReloadRequest:
+        assert self.probe_result is not None
+        return ReloadRequest(
+            generation, marker_socket(self.options.upstream), self.probe_result.error_log, self.options.confirm_timeout
+        )
+
     def _early_gate_urls(self) -> list[str]:
         """The health URLs of every slot that may be the target, from the inputs alone (before the
         state is read). Checking the live slot too is harmless: only the target's answers count."""
@@ -498,6 +513,13 @@ def _reload_error(result: ReloadResult, timeout: float) -> ReloadError:
         f"{'yes' if result.marker_ok else 'no' if result.marker_ok is not None else '?'})",
         "Nginx may have refused the reload silently (e.g. a listen port in use): read its error log",
     )
+
+
+def _reload_ms(result: ReloadResult, timeout_s: float) -> float:
+    """How long a reload done inside another round trip took, as the LB measured it."""
+    if result.confirmed_ms is not None:
+        return float(result.confirmed_ms)
+    return timeout_s * 1000 if result.result == "timeout" else float(result.signal_ms)
 
 
 def _known(value: int | None) -> str:

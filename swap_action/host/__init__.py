@@ -11,7 +11,7 @@ Operations (and the engine phases that use them)::
     probe               probe (status)        read the state without the lock
     plan                gate + test           dry run: the candidate tested on its own, the target's health
     install             gate + test + apply   candidate in place, whole config tested, target healthy,
-                                              or the old bytes put back
+                        (+ reload-confirm)    or the old bytes put back; then, asked, reload at once
     reload_and_confirm  reload-confirm        signal the master, prove the new generation is served
     http                verify, drain hook    requests from the LB host
     connections         drain                 connections to the old slot, old workers left
@@ -30,6 +30,7 @@ from .api import (
     LockState,
     Planned,
     Probe,
+    ReloadRequest,
     ReloadResult,
 )
 from .scripted import ScriptedHost
@@ -43,6 +44,7 @@ __all__ = [
     "LockState",
     "Planned",
     "Probe",
+    "ReloadRequest",
     "ReloadResult",
     "ScriptedHost",
 ]

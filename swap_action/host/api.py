@@ -53,20 +53,6 @@ class Planned:
 
 
 @dataclass(frozen=True)
-class Installed:
-    """The candidate put in place of the live file and tested there, with the target's health.
-
-    ``applied``: both passed and the candidate is the live file (not yet reloaded); otherwise the
-    old bytes are back in place, byte for byte.
-    """
-
-    applied: bool
-    test_ok: bool
-    test_output: str
-    health: tuple[HttpAnswer, ...]
-
-
-@dataclass(frozen=True)
 class ReloadResult:
     """``result``: confirmed, signal_failed, emerg (Nginx refused the config) or timeout."""
 
@@ -86,6 +72,31 @@ class ReloadResult:
     @property
     def confirmed(self) -> bool:
         return self.result == "confirmed"
+
+
+@dataclass(frozen=True)
+class ReloadRequest:
+    """What ``reload_and_confirm`` needs, for ``install`` to reload in the same round trip."""
+
+    generation: str
+    socket: str  # the marker's unix socket, or "-" to skip the marker
+    error_log: str  # "-" when unknown
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The candidate put in place of the live file and tested there, with the target's health.
+
+    ``applied``: both passed and the candidate is the live file (not yet reloaded); otherwise the
+    old bytes are back in place, byte for byte.
+    """
+
+    applied: bool
+    test_ok: bool
+    test_output: str
+    health: tuple[HttpAnswer, ...]
+    reload: ReloadResult | None = None  # when a reload was asked for and the candidate was applied
 
 
 @dataclass(frozen=True)
@@ -132,9 +143,11 @@ class LbHost(abc.ABC):
         health_urls: Sequence[str],
         max_s: float,
         gate: str = "",
+        reload: ReloadRequest | None = None,
     ) -> Installed:
         """``health_urls`` are checked now, or, with ``gate`` (from ``begin``), collected from the
-        checks begin started (only these URLs count)."""
+        checks begin started (only these URLs count). With ``reload``, an applied candidate is
+        reloaded and confirmed in the same round trip (``Installed.reload``)."""
 
     @abc.abstractmethod
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...

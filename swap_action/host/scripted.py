@@ -22,6 +22,7 @@ from .api import (
     LockState,
     Planned,
     Probe,
+    ReloadRequest,
     ReloadResult,
 )
 
@@ -31,7 +32,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "lock_release": ("lock.sh",),
     "probe": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
-    "install": ("http.sh", "install.sh"),
+    "install": ("http.sh", "install.sh", "reload_confirm.sh"),
     "reload_confirm": ("reload_confirm.sh",),
     "http_get": ("http.sh",),
     "connections": ("connections.sh",),
@@ -142,18 +143,23 @@ class ScriptedHost(LbHost):
         health_urls: Sequence[str],
         max_s: float,
         gate: str = "",
+        reload: ReloadRequest | None = None,
     ) -> Installed:
         mode = gate or ("new" if health_urls else "-")
+        then = (reload.socket, str(int(reload.timeout_s * 1000)), reload.error_log) if reload else ("-", "-", "-")
         records = self.call(
-            "install", config_path, generation, mode, f"{max_s:g}", *health_urls,
-            timeout=max_s * max(len(health_urls), 1) + 60, stdin=text.encode(),
+            "install", config_path, generation, mode, f"{max_s:g}", *then, *health_urls,
+            timeout=max_s * max(len(health_urls), 1) + 60 + (reload.timeout_s if reload else 0),
+            stdin=text.encode(),
         )  # fmt: skip
         _staged(records, config_path)
+        applied = records.get("applied") == "1"
         return Installed(
-            applied=records.get("applied") == "1",
+            applied=applied,
             test_ok=records.get("test_exit") == "0",
             test_output=records.blob("test_output"),
             health=_answers(records),
+            reload=_reload_result(records) if applied and reload else None,
         )
 
     # -- reloading --------------------------------------------------------------------------------
@@ -161,21 +167,7 @@ class ScriptedHost(LbHost):
         records = self.call(
             "reload_confirm", generation, socket, str(int(timeout_s * 1000)), error_log, timeout=timeout_s + 30
         )
-        marker = records.get("marker_ok")
-        return ReloadResult(
-            result=records.get("result") or "unknown",
-            reload_at_ms=records.number("reload_at_ms"),
-            signal_ms=records.number("signal_ms") or 0,
-            new_workers_ms=records.number("new_workers_ms"),
-            old_stopped_ms=records.number("old_stopped_ms"),
-            marker_ms=records.number("marker_ms"),
-            confirmed_ms=records.number("confirmed_ms"),
-            old_workers=tuple(int(p) for p in records.get("old_workers").split() if wire.to_int(p) is not None),
-            message=records.blob("signal_output") or records.blob("emerg"),
-            new_workers=records.number("new_workers"),
-            old_left=records.number("old_left"),
-            marker_ok=None if not marker else marker == "1",
-        )
+        return _reload_result(records)
 
     # -- requests and the drain ---------------------------------------------------------------------
     def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]:
@@ -222,6 +214,24 @@ def _records(function: str, result: CommandResult, where: str) -> wire.Records:
             "the LB host needs a POSIX sh with coreutils (head, wc, mktemp, date), awk and curl",
         )
     return records
+
+
+def _reload_result(records: wire.Records) -> ReloadResult:
+    marker = records.get("marker_ok")
+    return ReloadResult(
+        result=records.get("result") or "unknown",
+        reload_at_ms=records.number("reload_at_ms"),
+        signal_ms=records.number("signal_ms") or 0,
+        new_workers_ms=records.number("new_workers_ms"),
+        old_stopped_ms=records.number("old_stopped_ms"),
+        marker_ms=records.number("marker_ms"),
+        confirmed_ms=records.number("confirmed_ms"),
+        old_workers=tuple(int(p) for p in records.get("old_workers").split() if wire.to_int(p) is not None),
+        message=records.blob("signal_output") or records.blob("emerg"),
+        new_workers=records.number("new_workers"),
+        old_left=records.number("old_left"),
+        marker_ok=None if not marker else marker == "1",
+    )
 
 
 def _staged(records: wire.Records, config_path: str) -> None:

@@ -43,16 +43,18 @@ plan() {
 }
 
 install() {
-    # install LIVE GENERATION GATE MAX_SECONDS [URL...] (candidate on stdin): put the candidate
+    # install LIVE GENERATION GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG [URL...] (candidate on
+    # stdin): put the candidate
     # in the live file's place and test the whole config with nginx -t while the target's health
     # is checked. GATE 'new': check URL... now; GATE '<lock dir>/gate.<id>': collect what begin
     # started there, counting only URL...; GATE '-': no gate. Both good: the old bytes are
-    # kept as LIVE.previous (applied=1). Either bad: the old bytes are put back (applied=0).
-    # Nothing is reloaded here.
-    _live=$1
+    # kept as LIVE.previous (applied=1) and, unless TIMEOUT_MS is '-', Nginx is reloaded and the
+    # new generation confirmed at once (reload_confirm's fields follow: one round trip less).
+    # Either bad: the old bytes are put back (applied=0), nothing is reloaded.
+    _live=$1 _gen=$2
     candidate_path "$1" "$2"
-    _gate=$3 _gm=$4
-    shift 4
+    _gate=$3 _gm=$4 _rsock=$5 _rtimeout=$6 _rlog=$7
+    shift 7
     _gd=""
     case "$_gate" in
         new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && gate_start "$_gd" "$_gm" "$@" && set -- ;;
@@ -80,6 +82,7 @@ install() {
     if [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
         [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
         field applied 1
+        [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog"
     else
         if [ "$_had" = 1 ]; then mv -f "$_live.before-swap" "$_live"; else rm -f "$_live"; fi
         field applied 0

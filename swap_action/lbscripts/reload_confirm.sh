@@ -54,9 +54,11 @@ reload_confirm() {
     ) &
     _asker=$!
     trap 'kill "$_asker" 2>/dev/null; rm -f "$_marker_file"' EXIT
-    _new_ms="" _old_ms="" _marker_ms="" _new=0
+    _new_ms="" _old_ms="" _marker_ms="" _new=0 _polls=0
+    # The clock is read only when something happened, and every 8th poll for the deadline: a
+    # 'date' per poll would delay each check by a fork.
     while :; do
-        _t=$(( $(now_ms) - _t0 ))
+        _polls=$((_polls + 1))
         if [ -z "$_new_ms" ]; then
             # Until new workers exist the reload may still be refused: watch the log for [emerg].
             if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then
@@ -73,7 +75,7 @@ reload_confirm() {
                     *:worker) case "$_old" in *" ${_line%:*} "*) ;; *) _new=$((_new + 1)) ;; esac ;;
                 esac
             done
-            [ "$_new" -gt 0 ] && _new_ms=$_t
+            [ "$_new" -gt 0 ] && _new_ms=$(( $(now_ms) - _t0 ))
         fi
         # An old worker still accepts while its title is exactly 'nginx: worker process'; it reads
         # 'is shutting down' once it closed its listening sockets. (Builtin read: no fork per poll.)
@@ -82,8 +84,8 @@ reload_confirm() {
             read_title "$_pid"
             [ "$_title" = "nginx: worker process" ] && _left=$((_left + 1))
         done
-        [ "$_left" -eq 0 ] && [ -z "$_old_ms" ] && _old_ms=$_t
-        if [ -z "$_marker_ms" ] && [ -e "$_marker_file" ]; then _marker_ms=$_t; fi
+        [ "$_left" -eq 0 ] && [ -z "$_old_ms" ] && _old_ms=$(( $(now_ms) - _t0 ))
+        if [ -z "$_marker_ms" ] && [ -e "$_marker_file" ]; then _marker_ms=$(( $(now_ms) - _t0 )); fi
         if [ -n "$_marker_ms" ] && [ "$_left" -eq 0 ]; then
             # Confirmed as of now, after the checks that proved it (not the loop's start).
             field result confirmed
@@ -93,7 +95,7 @@ reload_confirm() {
             field confirmed_ms $(( $(now_ms) - _t0 ))
             return 0
         fi
-        if [ "$_t" -gt "$_timeout_ms" ]; then
+        if [ $((_polls % 8)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then
             field result timeout
             field new_workers "$_new"
             field old_left "$_left"

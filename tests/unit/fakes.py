@@ -36,6 +36,7 @@ from swap_action.host import (
     LockState,
     Planned,
     Probe,
+    ReloadRequest,
     ReloadResult,
 )
 from swap_action.transport import CommandResult, Transport
@@ -252,6 +253,7 @@ class FakeHost(LbHost):
         health_urls: Sequence[str],
         max_s: float,
         gate: str = "",
+        reload: ReloadRequest | None = None,
     ) -> Installed:
         """``install``: the candidate in the live file's place, the whole config tested, the target
         health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
@@ -276,7 +278,10 @@ class FakeHost(LbHost):
                 del self.files[config_path]
             applied = False
         output = "" if error is None else _failed(error, "/etc/nginx/nginx.conf")
-        return Installed(applied, error is None, output, health)
+        done = None
+        if applied and reload is not None:  # the LB reloads in the same round trip
+            done = self.reload_and_confirm(reload.generation, reload.socket, reload.error_log, reload.timeout_s)
+        return Installed(applied, error is None, output, health, done)
 
     # -- LbHost: reloading -----------------------------------------------------------------
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:

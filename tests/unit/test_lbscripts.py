@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swap_action.errors import StateError, TransportError
-from swap_action.host import ScriptedHost
+from swap_action.host import ReloadRequest, ScriptedHost
 from swap_action.host.wire import Records
 from swap_action.transport.local import LocalTransport
 
@@ -691,3 +691,28 @@ def test_begin_starts_no_gate_when_the_lock_is_held(lb: Lb, monkeypatch: pytest.
     assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600, ["http://10.0.0.2:8080/healthz"], 2.0)
     assert not begun.lock.acquired and begun.gate == ""
+
+
+def test_install_reloads_in_the_same_trip_once_applied(lb: Lb) -> None:
+    _live(lb)
+    master = lb.start_master(on_hup="reload")
+    (lb.root / "error.log").write_text("")
+    request = ReloadRequest(GENERATION, _marker(lb, GENERATION), str(lb.root / "error.log"), 3.0)
+
+    installed = lb.host.install(str(lb.managed), NEW, GENERATION, [], 2.0, reload=request)
+
+    assert installed.applied and installed.reload is not None
+    assert installed.reload.result == "confirmed" and lb.hups(master) == 1
+    assert lb.managed.read_text() == NEW
+
+
+def test_install_that_is_not_applied_never_reloads(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    _live(lb)
+    master = lb.start_master(on_hup="reload")
+    monkeypatch.setenv("STUB_NGINX_T", "1")
+    request = ReloadRequest(GENERATION, _marker(lb, GENERATION), "-", 3.0)
+
+    installed = lb.host.install(str(lb.managed), NEW, GENERATION, [], 2.0, reload=request)
+
+    assert not installed.applied and installed.reload is None
+    assert lb.hups(master) == 0 and lb.managed.read_bytes() == OLD_ODD
