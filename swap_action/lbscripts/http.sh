@@ -29,7 +29,12 @@ gate_start() {
     # curl's own report, never from a body), DIR/done once finished.
     _gd=$1
     shift
-    ( _codes="$_gd/codes" _hb="$_gd/body"; : > "$_codes"; http_get GET "$@" > "$_gd/out"; : > "$_gd/done" ) 2>/dev/null &
+    (
+        _codes="$_gd/codes" _hb="$_gd/body" _gs=$(now_ms)
+        : > "$_codes"
+        http_get GET "$@" > "$_gd/out"
+        echo $(( $(now_ms) - _gs )) > "$_gd/done"
+    ) 2>/dev/null &
     _gate_pid=$!
 }
 
@@ -39,13 +44,15 @@ gate_finish() {
     _gd=$1 _gw=${2%%.*}
     shift 2
     _waited=0
-    while [ ! -e "$_gd/done" ] && [ "$_waited" -lt $((_gw * 200 + 200)) ]; do
-        sleep 0.005
+    while [ ! -s "$_gd/done" ] && [ "$_waited" -lt $((_gw * 500 + 500)) ]; do
+        sleep 0.002
         _waited=$((_waited + 1))
     done
     _healthy=0
-    if [ -e "$_gd/done" ]; then
+    if [ -s "$_gd/done" ]; then
         cat "$_gd/out"
+        first_line "$_gd/done"
+        field gate_ms "$_line"
         _seen=" "
         while read -r _u _code; do
             _counts=$#

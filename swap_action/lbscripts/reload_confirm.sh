@@ -55,8 +55,8 @@ reload_confirm() {
     _asker=$!
     trap 'kill "$_asker" 2>/dev/null; rm -f "$_marker_file"' EXIT
     _new_ms="" _old_ms="" _marker_ms="" _new=0 _polls=0
-    # The clock is read only when something happened, and every 8th poll for the deadline: a
-    # 'date' per poll would delay each check by a fork.
+    # The clock is read only when something happened, and every 16th poll for the deadline: a
+    # 'date' per poll would delay each check by a fork. Polls are 2 ms apart (plus sleep's fork).
     while :; do
         _polls=$((_polls + 1))
         if [ -z "$_new_ms" ]; then
@@ -87,21 +87,22 @@ reload_confirm() {
         [ "$_left" -eq 0 ] && [ -z "$_old_ms" ] && _old_ms=$(( $(now_ms) - _t0 ))
         if [ -z "$_marker_ms" ] && [ -e "$_marker_file" ]; then _marker_ms=$(( $(now_ms) - _t0 )); fi
         if [ -n "$_marker_ms" ] && [ "$_left" -eq 0 ]; then
-            # Confirmed as of now, after the checks that proved it (not the loop's start).
+            # Confirmed as of the later of the two proofs: its clock was read in this very poll,
+            # after the check that proved it (no fork for another reading).
             field result confirmed
             field new_workers_ms "$_new_ms"
             field old_stopped_ms "$_old_ms"
             field marker_ms "$_marker_ms"
-            field confirmed_ms $(( $(now_ms) - _t0 ))
+            field confirmed_ms $(( _old_ms > _marker_ms ? _old_ms : _marker_ms ))
             return 0
         fi
-        if [ $((_polls % 8)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then
+        if [ $((_polls % 16)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then
             field result timeout
             field new_workers "$_new"
             field old_left "$_left"
             field marker_ok "$([ -n "$_marker_ms" ] && echo 1 || echo 0)"
             return 0
         fi
-        sleep 0.005
+        sleep 0.002
     done
 }
