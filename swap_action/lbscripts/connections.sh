@@ -10,7 +10,8 @@ connections() {
         done
     done
     cat "$BG_PROC/net/tcp" "$BG_PROC/net/tcp6" 2>/dev/null | awk '$4 == "01" { print "tcp=" $3 }'
-    for _p in $(nginx_procs); do case "$_p" in *:shutting) field draining "${_p%:*}" ;; esac; done
+    nginx_procs
+    for _p in $_procs; do case "$_p" in *:shutting) field draining "${_p%:*}" ;; esac; done
 }
 
 stop_workers() {

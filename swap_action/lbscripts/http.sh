@@ -25,33 +25,34 @@ http_get() {
 # Its answers go to files in a directory: begin starts it in the lock's directory, and install
 # collects it there (or runs its own).
 gate_start() {
-    # gate_start DIR MAX_SECONDS URL...: DIR/out (the answers), DIR/codes ('URL CODE' lines from
-    # curl's own report, never from a body), DIR/done once finished.
+    # gate_start PREFIX MAX_SECONDS URL...: PREFIXout (the answers), PREFIXcodes ('URL CODE'
+    # lines from curl's own report, never from a body), PREFIXdone (its ms) once finished.
+    # PREFIX is a private directory with its '/' (install) or a name inside the lock (begin).
     _gd=$1
     shift
     (
-        _codes="$_gd/codes" _hb="$_gd/body" _gs=$(now_ms)
+        _codes="${_gd}codes" _hb="${_gd}body" _gs=$(now_ms)
         : > "$_codes"
-        http_get GET "$@" > "$_gd/out"
-        echo $(( $(now_ms) - _gs )) > "$_gd/done"
+        http_get GET "$@" > "${_gd}out"
+        echo $(( $(now_ms) - _gs )) > "${_gd}done"
     ) 2>/dev/null &
     _gate_pid=$!
 }
 
 gate_finish() {
-    # gate_finish DIR MAX_WAIT_SECONDS [URL...]: print the answers and remove DIR; return 1 when a
+    # gate_finish PREFIX MAX_WAIT_SECONDS [URL...]: print the answers; return 1 when a
     # URL that counts (all of them when none is named) answered other than 2xx, or not at all.
     _gd=$1 _gw=${2%%.*}
     shift 2
     _waited=0
-    while [ ! -s "$_gd/done" ] && [ "$_waited" -lt $((_gw * 500 + 500)) ]; do
-        sleep 0.002
+    while [ ! -s "${_gd}done" ] && [ "$_waited" -lt $((_gw * 200 + 200)) ]; do
+        sleep 0.005
         _waited=$((_waited + 1))
     done
     _healthy=0
-    if [ -s "$_gd/done" ]; then
-        cat "$_gd/out"
-        first_line "$_gd/done"
+    if [ -s "${_gd}done" ]; then
+        cat "${_gd}out"
+        first_line "${_gd}done"
         field gate_ms "$_line"
         _seen=" "
         while read -r _u _code; do
@@ -60,7 +61,7 @@ gate_finish() {
             [ "$_counts" -eq 0 ] || continue
             _seen="$_seen$_u "
             case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac
-        done < "$_gd/codes"
+        done < "${_gd}codes"
         # A URL that counts and was never answered is not healthy either.
         for _want in "$@"; do
             case "$_seen" in *" $_want "*) ;; *) _healthy=1 ;; esac
@@ -69,6 +70,5 @@ gate_finish() {
         field gate_error "the health checks did not finish"
         _healthy=1
     fi
-    rm -rf "$_gd"
     return "$_healthy"
 }

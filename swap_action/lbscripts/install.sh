@@ -34,12 +34,22 @@ plan() {
     _gm=$1
     shift
     _gd=""
-    if [ "$#" -gt 0 ]; then _gd=$(mktemp -d) && gate_start "$_gd" "$_gm" "$@"; fi
+    if [ "$#" -gt 0 ]; then _gd=$(mktemp -d) && gate_start "$_gd/" "$_gm" "$@"; fi
     if test_isolated "$_cand"; then _rc=0; else _rc=$?; fi
     rm -f "$_cand"
     field test_exit "$_rc"
     blob test_output "$_out"
-    [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" || true
+    [ -z "$_gd" ] || { gate_finish "$_gd/" "$_gm" || true; rm -rf "$_gd"; }
+}
+
+gate_done() {
+    # The gate install waits for: its own (a private directory, removed) or begin's (in the lock).
+    if [ -n "$_own_gd" ]; then
+        if gate_finish "$_gd/" "$_gm" "$@"; then _gr=0; else _gr=1; fi
+        rm -rf "$_gd"
+        return "$_gr"
+    fi
+    gate_finish "$_gd" "$_gm" "$@"
 }
 
 install() {
@@ -55,27 +65,27 @@ install() {
     candidate_path "$1" "$2"
     _gate=$3 _gm=$4 _rsock=$5 _rtimeout=$6 _rlog=$7
     shift 7
-    _gd=""
+    _gd="" _own_gd=""
     case "$_gate" in
-        new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && gate_start "$_gd" "$_gm" "$@" && set -- ;;
+        new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && _own_gd=1 && gate_start "$_gd/" "$_gm" "$@" && set -- ;;
         -) ;;
-        */gate.*[!0-9]*|*/gate.) field error "bad gate directory"; return 0 ;;
-        /*/gate.[0-9]*) _gd=$_gate; [ -d "$_gd" ] || { field error "no health checks under $_gd"; return 0; } ;;
-        *) field error "bad gate directory"; return 0 ;;
+        */gate.*[!0-9]*|*/gate.) field error "bad gate"; return 0 ;;
+        /*/gate.[0-9]*) _gd="$_gate." ;;
+        *) field error "bad gate"; return 0 ;;
     esac
     # The file's owner and mode stay the live file's: the candidate starts as a copy of it.
     [ -e "$_live" ] && cp -p "$_live" "$_cand" 2>/dev/null
-    cat > "$_cand" || { field error "cannot write $_cand"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
+    cat > "$_cand" || { field error "cannot write $_cand"; gate_done >/dev/null; return 0; }
     _had=0
     if [ -e "$_live" ]; then
-        cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
+        cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; gate_done >/dev/null; return 0; }
         _had=1
     fi
-    mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; [ -z "$_gd" ] || gate_finish "$_gd" "$_gm" >/dev/null; return 0; }
+    mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; gate_done >/dev/null; return 0; }
     if nginx_test -q; then _rc=0; else _rc=$?; fi
     _healthy=1
     if [ -n "$_gd" ]; then
-        if gate_finish "$_gd" "$_gm" "$@"; then _healthy=1; else _healthy=0; fi
+        if gate_done "$@"; then _healthy=1; else _healthy=0; fi
     fi
     field test_exit "$_rc"
     [ "$_rc" -eq 0 ] || blob test_output "$_out"

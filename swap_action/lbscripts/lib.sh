@@ -48,15 +48,17 @@ first_line() {
 }
 
 nginx_procs() {
-    # 'PID:ROLE' per nginx process, ROLE master, worker (accepting) or shutting (an old worker),
-    # from process titles in /proc read with the shell's builtin read: no ps, no fork per process.
+    # $_procs: ' PID:ROLE' per nginx process, ROLE master, worker (accepting) or shutting (an old
+    # worker), from process titles in /proc read with the shell's builtin read: no ps, no fork
+    # (not even a subshell: every fork delays a swap on a busy LB).
+    _procs=""
     for _d in "$BG_PROC"/[0-9]*; do
         _t=""
         [ -r "$_d/cmdline" ] && read -r _t < "$_d/cmdline" 2>/dev/null
         case "$_t" in
-            "nginx: master process"*) echo "${_d##*/}:master" ;;
-            "nginx: worker process") echo "${_d##*/}:worker" ;;
-            "nginx: worker process is shutting down"*) echo "${_d##*/}:shutting" ;;
+            "nginx: master process"*) _procs="$_procs ${_d##*/}:master" ;;
+            "nginx: worker process") _procs="$_procs ${_d##*/}:worker" ;;
+            "nginx: worker process is shutting down"*) _procs="$_procs ${_d##*/}:shutting" ;;
         esac
     done
 }

@@ -1,15 +1,26 @@
 # What the engine needs to know about the LB, in one round trip with few processes.
 probe() {
     # probe MANAGED_FILE -> nginx_version= conf= curl= master_pid= error_log=... file=present|missing file:
-    _version="missing" _conf="" _default_log=""
+    _version="missing" _conf="" _default_log="" _main_log=""
     if command -v nginx >/dev/null 2>&1; then
-        # nginx -V says the version, the main config and the default error log in one call.
+        # One awk over nginx -V: the version, the main config, the build's default error log, and
+        # the main config's own error_log (top level, before any block), read from that file.
         _build=$(nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
             { for (i = 1; i <= NF; i++) {
-                if ($i ~ /^--conf-path=/) print "C " substr($i, 13)
-                if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }')
+                if ($i ~ /^--conf-path=/) conf = substr($i, 13)
+                if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }
+            END {
+                if (conf == "") exit
+                print "C " conf
+                while ((getline line < conf) > 0) {
+                    if (line ~ /^[[:space:]]*(events|http|stream|mail)[[:space:]{]/) break
+                    if (line ~ /^[[:space:]]*error_log[[:space:]]/) {
+                        split(line, words); sub(";.*", "", words[2]); print "L " words[2]; break
+                    }
+                }
+            }')
         while read -r _k _v; do
-            case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; esac
+            case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; L) _main_log=$_v ;; esac
         done <<LINES
 $_build
 LINES
@@ -17,13 +28,9 @@ LINES
     field nginx_version "$_version"
     field conf "$_conf"
     command -v curl >/dev/null 2>&1 && field curl present || field curl missing
-    for _p in $(nginx_procs); do case "$_p" in *:master) field master_pid "${_p%:*}" ;; esac; done
-    # The main config's own error_log (top level, before any block), then the build's default.
-    if [ -n "$_conf" ] && [ -r "$_conf" ]; then
-        _log=$(awk '/^[[:space:]]*(events|http|stream|mail)[[:space:]{]/ { exit }
-            /^[[:space:]]*error_log[[:space:]]/ { gsub(";", "", $2); print $2; exit }' "$_conf")
-        [ -n "$_log" ] && field error_log "$_log"
-    fi
+    nginx_procs
+    for _p in $_procs; do case "$_p" in *:master) field master_pid "${_p%:*}" ;; esac; done
+    [ -n "$_main_log" ] && field error_log "$_main_log"
     [ -n "$_default_log" ] && field error_log "$_default_log"
     if [ -f "$1" ]; then
         field file present
@@ -41,8 +48,9 @@ begin() {
     shift 4
     [ "$#" -gt 0 ] && shift
     lock_acquire "$_ld" "$_lo" "$_lt" || return 0
-    if [ "$#" -gt 0 ] && mkdir "$_ld/gate.$$" 2>/dev/null; then
-        gate_start "$_ld/gate.$$" "$_gm" "$@"
+    if [ "$#" -gt 0 ]; then
+        # Its files live in the lock's directory (removed with the lock): no directory to make.
+        gate_start "$_ld/gate.$$." "$_gm" "$@"
         field gate "$$"
     fi
     # A run that died inside install left MANAGED.before-swap: the install never finished, so no

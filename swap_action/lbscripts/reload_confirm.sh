@@ -11,7 +11,8 @@ reload_confirm() {
     _gen=$1 _sock=$2 _timeout_ms=$3 _errlog=$4
     # The accepting workers and the master(s), before the signal.
     _old=" " _masters=0 _master=""
-    for _line in $(nginx_procs); do
+    nginx_procs
+    for _line in $_procs; do
         case "$_line" in
             *:worker) _old="$_old${_line%:*} " ;;
             *:master) _masters=$((_masters + 1)); [ -z "$_master" ] && _master=${_line%:*} ;;
@@ -70,7 +71,8 @@ reload_confirm() {
                 fi
             fi
             _new=0
-            for _line in $(nginx_procs); do
+            nginx_procs
+    for _line in $_procs; do
                 case "$_line" in
                     *:worker) case "$_old" in *" ${_line%:*} "*) ;; *) _new=$((_new + 1)) ;; esac ;;
                 esac

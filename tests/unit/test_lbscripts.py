@@ -665,7 +665,9 @@ def test_begin_starts_the_gate_and_install_collects_it(lb: Lb, monkeypatch: pyte
     # Only the target's URL counts (the other may be the live slot's).
     installed = lb.host.install(str(lb.managed), NEW, "g2", urls[:1], 2.0, gate=begun.gate)
     assert installed.applied and {a.url for a in installed.health} == set(urls)
-    assert not list(lb.lock.glob("gate.*")), "the checks' files are removed once collected"
+    assert list(lb.lock.glob("gate.*")), "the checks' files live in the lock's directory"
+    lb.host.release(str(lb.lock), OWNER)
+    assert not lb.lock.exists(), "and go with it"
 
 
 def test_a_503_from_the_gate_begin_started_stops_the_install(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
