@@ -222,8 +222,7 @@ class Run:
         took = max(took - reload_ms, 0.0)  # the reload's part is the reload-confirm step's
         if urls:
             answers = tuple(a for a in installed.health if a.url in urls)
-            gate_ms = float(installed.gate_ms) if installed.gate_ms is not None else took
-            unhealthy = self._gate_step(answers, urls, percent, started, gate_ms)
+            unhealthy = self._gate_step(answers, urls, percent, started, took)
             if unhealthy:
                 raise unhealthy
         self._test_step(installed.test_ok, installed.test_output, percent, started, took, in_place=True)

@@ -97,7 +97,6 @@ class Installed:
     test_output: str
     health: tuple[HttpAnswer, ...]
     reload: ReloadResult | None = None  # when a reload was asked for and the candidate was applied
-    gate_ms: int | None = None  # how long the health checks took, on the LB
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,6 @@ class ScriptedHost(LbHost):
             test_output=records.blob("test_output"),
             health=_answers(records),
             reload=_reload_result(records) if applied and reload else None,
-            gate_ms=records.number("gate_ms"),
         )
 
     # -- reloading --------------------------------------------------------------------------------

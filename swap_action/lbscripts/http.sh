@@ -2,21 +2,29 @@
 # own report, the body from a separate file: a body can never be read as a status.
 http_get() {
     # http_get METHOD MAX_SECONDS URL... -> per URL: url= answer=CODE SECONDS body:
+    # With _codes set (the gate): 'URL CODE' lines appended there, and a body only for an answer
+    # that is not 2xx (nobody reads a healthy one; each blob costs forks on a busy LB).
     _method=$1 _max=$2
     shift 2
     _own=""
     [ -n "${_hb:-}" ] || { _hb=$(mktemp) || return 1; _own=1; }
     for _url in "$@"; do
         : > "$_hb"
-        _w=$(curl -s --proto '=http,https' -X "$_method" --max-time "$_max" -H 'Connection: close' \
-            -o "$_hb" -w '%{http_code} %{time_total}' "$_url" 2>/dev/null) || true
+        # curl's report goes to a file read back with the builtin read: no subshell to fork.
+        curl -s --proto '=http,https' -X "$_method" --max-time "$_max" -H 'Connection: close' \
+            -o "$_hb" -w '%{http_code} %{time_total}' "$_url" > "$_hb.w" 2>/dev/null
+        _w=""
+        read -r _w < "$_hb.w" 2>/dev/null
         case "$_w" in [0-9][0-9][0-9]\ *) ;; *) _w="000 $_max" ;; esac
         field url "$_url"
         field answer "$_w"
-        [ -n "${_codes:-}" ] && echo "$_url ${_w%% *}" >> "$_codes"
+        if [ -n "${_codes:-}" ]; then
+            echo "$_url ${_w%% *}" >> "$_codes"
+            case "$_w" in 2??\ *) continue ;; esac
+        fi
         blob_file body "$_hb" 2048
     done
-    [ -n "$_own" ] && rm -f "$_hb"
+    [ -n "$_own" ] && rm -f "$_hb" "$_hb.w"
     _hb=""
 }
 
@@ -26,15 +34,15 @@ http_get() {
 # collects it there (or runs its own).
 gate_start() {
     # gate_start PREFIX MAX_SECONDS URL...: PREFIXout (the answers), PREFIXcodes ('URL CODE'
-    # lines from curl's own report, never from a body), PREFIXdone (its ms) once finished.
+    # lines from curl's own report, never from a body), PREFIXdone once finished.
     # PREFIX is a private directory with its '/' (install) or a name inside the lock (begin).
     _gd=$1
     shift
     (
-        _codes="${_gd}codes" _hb="${_gd}body" _gs=$(now_ms)
+        _codes="${_gd}codes" _hb="${_gd}body"
         : > "$_codes"
         http_get GET "$@" > "${_gd}out"
-        echo $(( $(now_ms) - _gs )) > "${_gd}done"
+        echo 1 > "${_gd}done"
     ) 2>/dev/null &
     _gate_pid=$!
 }
@@ -52,8 +60,6 @@ gate_finish() {
     _healthy=0
     if [ -s "${_gd}done" ]; then
         cat "${_gd}out"
-        first_line "${_gd}done"
-        field gate_ms "$_line"
         _seen=" "
         while read -r _u _code; do
             _counts=$#
