@@ -41,20 +41,26 @@ reload_confirm() {
         return 0
     fi
     # The marker is asked in the background, so its round trips never delay the worker checks.
-    _marker_file=$(mktemp -u "${TMPDIR:-/tmp}/bluegreen-swap-marker.XXXXXX")
+    # Each round is one curl (6 fresh connections: while old workers still accept, some reach
+    # them), read back with the builtin read; the clock is read every 16th round for the deadline.
+    _md=$(mktemp -d) || { field result signal_failed; blob signal_output "cannot make a temporary directory"; return 0; }
+    _marker_file="$_md/ok"
     (
-        while [ $(( $(now_ms) - _t0 )) -le "$_timeout_ms" ]; do
-            if [ "$_sock" = "-" ] || curl -s --max-time 1 -H 'Connection: close' --unix-socket "$_sock" \
-                http://bluegreen-swap/generation http://bluegreen-swap/generation \
-                http://bluegreen-swap/generation 2>/dev/null | grep -qx "$_gen"; then
-                : > "$_marker_file"
-                exit 0
-            fi
+        _u=http://bluegreen-swap/generation _round=0
+        while :; do
+            _round=$((_round + 1))
+            if [ $((_round % 16)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then exit 0; fi
+            if [ "$_sock" = "-" ]; then : > "$_marker_file"; exit 0; fi
+            curl -s --max-time 1 -H 'Connection: close' --unix-socket "$_sock" \
+                "$_u" "$_u" "$_u" "$_u" "$_u" "$_u" > "$_md/answers" 2>/dev/null
+            while read -r _a; do
+                [ "$_a" = "$_gen" ] && { : > "$_marker_file"; exit 0; }
+            done < "$_md/answers"
             sleep 0.005
         done
     ) &
     _asker=$!
-    trap 'kill "$_asker" 2>/dev/null; rm -f "$_marker_file"' EXIT
+    trap 'kill "$_asker" 2>/dev/null; rm -rf "$_md"' EXIT
     _new_ms="" _old_ms="" _marker_ms="" _new=0 _polls=0
     # The clock is read only when something happened, and every 16th poll for the deadline: a
     # 'date' per poll would delay each check by a fork. Polls are 2 ms apart (plus sleep's fork).
