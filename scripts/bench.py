@@ -210,8 +210,14 @@ def swap_worker(conn: Any, lb_container: str, slots: Slots, health_path: str) ->
                 report = Engine(host, Quiet()).swap(options)
             assert report.confirmed_at
             steps: dict[str, float] = {}
+            shared: set[str] = set()
             for step in report.steps:  # by phase: a phase met twice in one swap counts its total
-                steps[step.phase.value] = steps.get(step.phase.value, 0.0) + step.duration_ms
+                trip = str(step.data.get("round_trip", ""))
+                if trip and trip in shared:
+                    continue  # phases done in one round trip count it once, under its name
+                shared.add(trip)
+                name = trip or step.phase.value
+                steps[name] = steps.get(name, 0.0) + step.duration_ms
             reload = report.reloads[-1]
             if reload.old_stopped_ms is not None:
                 steps["  signal -> old workers stopped accepting"] = float(reload.old_stopped_ms)

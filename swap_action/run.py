@@ -40,6 +40,8 @@ LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confi
 HEALTH_TIMEOUT_SECONDS = 5.0
 VERIFY_REQUESTS = 5
 VERIFY_TIMEOUT_SECONDS = 5.0
+# Gate, test and apply are one round trip to the LB: their steps carry its one duration and say so.
+SHARED_TRIP = {"round_trip": "gate + test + apply"}
 
 
 class Run:
@@ -232,7 +234,7 @@ class Run:
             )
         self.applied = True
         self.current = text
-        step = Step(Phase.APPLY, started, self.target, percent, duration_ms=took)
+        step = Step(Phase.APPLY, started, self.target, percent, duration_ms=took, data=dict(SHARED_TRIP))
         step.detail = f"{self.options.config_path} replaced (previous bytes kept as .previous)"
         self.timeline.record(step)
         return (installed.reload, started + took / 1000) if installed.reload else None
@@ -424,7 +426,10 @@ class Run:
         self, answers: tuple[HttpAnswer, ...], urls: list[str], percent: int, started: float, took: float
     ) -> HealthCheckError | None:
         step = Step(Phase.GATE, started, self.target, percent, duration_ms=took)
-        step.data = {"answers": [{"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers]}
+        step.data = {
+            **SHARED_TRIP,
+            "answers": [{"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers],
+        }
         step.detail = ", ".join(f"{a.url} {a.status or 'no answer'}" for a in answers)
         bad = [a for a in answers if not 200 <= a.status < 300]
         missing = [url for url in urls if url not in {a.url for a in answers}]
@@ -442,7 +447,7 @@ class Run:
         return unhealthy
 
     def _test_step(self, ok: bool, output: str, percent: int, started: float, took: float, *, in_place: bool) -> None:
-        step = Step(Phase.TEST, started, self.target, percent, duration_ms=took, ok=ok)
+        step = Step(Phase.TEST, started, self.target, percent, duration_ms=took, ok=ok, data=dict(SHARED_TRIP))
         step.detail = "nginx -t: the whole config with the candidate" if in_place else "nginx -t: the candidate alone"
         if not ok:
             step.detail = emerg_line(output)
