@@ -118,10 +118,14 @@ def swaps_completed(result: RunResult) -> Check:
         "every swap completed and was confirmed live",
         ok,
         f"{len(result.swaps) - len(failed)}/{len(result.swaps)} swaps confirmed"
-        + (f"; failed: {failed[0].error}" if failed else ""),
+        + (f"; failed: {failed[0].error.text()}" if failed and failed[0].error else ""),
         {
             "swaps": [
-                {"target": s.target, "error": s.error, "confirmed_at": s.report.confirmed_at if s.report else None}
+                {
+                    "target": s.target,
+                    "error": s.error.text() if s.error else None,
+                    "confirmed_at": s.report.confirmed_at if s.report else None,
+                }
                 for s in result.swaps
             ]
         },

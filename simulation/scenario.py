@@ -26,7 +26,7 @@ from swap_action.engine import Engine
 from swap_action.errors import SwapError
 from swap_action.host import ScriptedHost
 from swap_action.inputs import SwapOptions, other, swap_options_from
-from swap_action.outcome import SwapReport
+from swap_action.outcome import ErrorInfo, SwapReport
 from swap_action.timeline import Observer, PlainObserver
 from swap_action.transport.docker import DockerTransport
 
@@ -78,7 +78,7 @@ class Scenario:
 class SwapRun:
     target: str
     report: SwapReport | None
-    error: str | None
+    error: ErrorInfo | None  # the engine's, or the one raised before it had a report
     started_at: float
     ended_at: float
 
@@ -194,13 +194,12 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         try:
             report = await loop.run_in_executor(None, swapper, env, options)
         except SwapError as exc:  # failed before the engine had a report
-            swaps.append(SwapRun(target, None, f"{type(exc).__name__}: {exc}", begun, time.time()))
+            swaps.append(SwapRun(target, None, ErrorInfo.of(exc), begun, time.time()))
             progress(f"swap failed: {exc}")
             break
         error = report.outcome.error
         if error is not None:
-            fix = f"\nFix: {error.fix}" if error.fix else ""
-            swaps.append(SwapRun(target, report, f"{error.type}: {error.cause}{fix}", begun, time.time()))
+            swaps.append(SwapRun(target, report, error, begun, time.time()))
             progress(f"swap failed: {error.cause}")
             break
         swaps.append(SwapRun(target, report, None, begun, time.time()))

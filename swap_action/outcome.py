@@ -98,6 +98,10 @@ class ErrorInfo:
     def of(cls, error: SwapError) -> ErrorInfo:
         return cls(type(error).__name__, error.title, error.cause, error.fix, error.detail)
 
+    def text(self) -> str:
+        """For people: the kind, the cause and the fix."""
+        return f"{self.type}: {self.cause}" + (f"\nFix: {self.fix}" if self.fix else "")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

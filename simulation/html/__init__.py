@@ -12,13 +12,12 @@ from .chart import build_chart
 from .geometry import Chart, nice_ceiling, nice_step, ticks
 from .lanes.weights import weight_changes
 from .markers import Marker, place_labels
-from .page import error_kind, headline, render_html, view
+from .page import headline, render_html, view
 
 __all__ = [
     "Chart",
     "Marker",
     "build_chart",
-    "error_kind",
     "headline",
     "nice_ceiling",
     "nice_step",

@@ -51,7 +51,8 @@ def _swap_markers(index: int, swap: Swap, t0: float) -> list[Marker]:
             start,
             "swap failed" if failed else "swap",
             (f"swap {index} → {swap.target}{failed}", f"#{index}{failed}"),
-            f"swap {index} to {swap.target} started at +{start:.3f} s" + (f": {swap.error}" if failed else ""),
+            f"swap {index} to {swap.target} started at +{start:.3f} s"
+            + (f": {swap.error.text()}" if swap.error else ""),
         )
     ]
     report = swap.report

@@ -5,7 +5,6 @@ typed report so the template only loops."""
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,20 +82,8 @@ class View:
     slot_addresses: dict[str, str]
 
 
-def error_kind(error: str | None) -> str:
-    """``"HealthCheckError: blue is not healthy..."`` -> ``"HealthCheckError"``; "" when there is no such prefix.
-
-    Only for a swap that left no report (its error is the harness's text); otherwise the report's
-    ``outcome.error.type`` says it.
-    """
-    match = re.match(r"\s*([A-Za-z_][\w.]*(?:Error|Exception|Timeout))\b", str(error or ""))
-    return match.group(1) if match else ""
-
-
 def error_type(swap: Swap) -> str:
-    if swap.report and swap.report.outcome.error:
-        return swap.report.outcome.error.type
-    return error_kind(swap.error)
+    return swap.error.type if swap.error else ""
 
 
 def headline(report: RunReport) -> list[str]:
@@ -210,7 +197,7 @@ def _swap_table(index: int, swap: Swap, t0: float) -> SwapTable:
         index=index,
         target=swap.target,
         source=(rep.outcome.previous if rep else None) or other_slot(swap.target),
-        error=swap.error,
+        error=swap.error.text() if swap.error else None,
         has_report=rep is not None,
         duration=fmt_ms(swap.duration_ms),
         confirm=fmt_ms(swap.confirm_ms),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swap_action.outcome import SwapReport
+from swap_action.outcome import ErrorInfo, SwapReport
 
 from ..assertions import Check
 from ..records import WebSocketRecord
@@ -128,7 +128,7 @@ class Swap:
     """One swap as the harness ran it; ``report`` is the engine's own (None: it left none)."""
 
     target: str
-    error: str | None = None
+    error: ErrorInfo | None = None
     started_at: float = 0.0  # unix time
     ended_at: float = 0.0
     report: SwapReport | None = None
@@ -150,7 +150,8 @@ class Swap:
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "error": self.error,
+            "error": self.error.text() if self.error else None,
+            "error_type": self.error.type if self.error else None,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "duration_ms": self.duration_ms,

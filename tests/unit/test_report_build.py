@@ -93,7 +93,16 @@ def test_report_json_keeps_its_keys_and_is_plain_json() -> None:
     }  # fmt: skip
     assert set(data["websockets"]) == {"opened", "reconnections", "close_codes", "held_through_swap", "records"}
     swap = data["swaps"][0]
-    assert set(swap) == {"target", "error", "started_at", "ended_at", "duration_ms", "confirm_ms", "report"}
+    assert set(swap) == {
+        "target",
+        "error",
+        "error_type",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "confirm_ms",
+        "report",
+    }
     assert swap["report"]["drain"]["outcome"] == "complete" and swap["report"]["outcome"]["result"] == "swapped"
     assert set(data["timings"]) == {"environment_startup_s", "wall_s", "traffic_s"}
     assert "swapper" not in data["scenario"] and data["scenario"]["blue_image"]

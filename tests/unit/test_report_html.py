@@ -15,7 +15,6 @@ from simulation.assertions import Check
 from simulation.html import Marker as ChartMarker
 from simulation.html import (
     build_chart,
-    error_kind,
     headline,
     nice_ceiling,
     nice_step,
@@ -48,7 +47,7 @@ def _swap(
     target: str,
     *,
     steps: tuple[int, ...] = (100,),
-    error: str | None = None,
+    error: ErrorInfo | None = None,
     with_report: bool = True,
     drain_s: float = 1.0,
 ) -> Swap:
@@ -285,7 +284,7 @@ def test_every_bar_and_marker_stays_inside_the_plot() -> None:
 
 
 def test_hostile_text_is_escaped() -> None:
-    swap = _swap(1, 2.0, "green", error=f"ReloadError: {HOSTILE}")
+    swap = _swap(1, 2.0, "green", error=ErrorInfo("ReloadError", HOSTILE, HOSTILE, HOSTILE))
     assert swap.report
     swap.report.steps[0].detail = HOSTILE
     swap.report.outcome.error = ErrorInfo("ReloadError", HOSTILE, HOSTILE, HOSTILE)
@@ -325,7 +324,10 @@ def test_edge_cases_render(case: str) -> None:
     if case == "no_swap":
         data = _data(swaps=[], passed=False, diagnostics={"nginx_error_log": "boom"})
     elif case == "swap_without_report":
-        data = _data(swaps=[_swap(1, 2.0, "green", with_report=False, error="HealthCheckError: 503")], passed=False)
+        data = _data(
+            swaps=[_swap(1, 2.0, "green", with_report=False, error=ErrorInfo("HealthCheckError", "t", "503", ""))],
+            passed=False,
+        )
     elif case == "no_websockets":
         data = _data(websockets=[])
     elif case == "no_long_requests":
@@ -333,7 +335,7 @@ def test_edge_cases_render(case: str) -> None:
     elif case == "no_buckets":
         data, buckets = _data(), []
     else:  # keys missing altogether: the page still says what it can
-        data = RunReport(passed=False, swaps=[Swap("green", "x")])
+        data = RunReport(passed=False, swaps=[Swap("green", ErrorInfo("StateError", "t", "x", ""))])
     html = render_html(data, buckets)
     svg = _svg(html)
     _check_well_formed(html)
@@ -390,7 +392,6 @@ def test_helpers() -> None:
     assert nice_ceiling(41) == 50 and nice_ceiling(100) == 100 and nice_ceiling(0) == 1
     canary = weight_changes(_data(swaps=[_swap(1, 2.0, "green", steps=(10, 50, 100))]))
     assert [green for _t, green in canary] == [0, 10, 50, 100]
-    assert error_kind("HealthCheckError: blue answered 503") == "HealthCheckError" and error_kind("boom") == ""
     assert headline(_data(swaps=[]))[-1] == "no swap ran"
 
 
