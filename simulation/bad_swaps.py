@@ -21,7 +21,7 @@ from swap_action.outcome import Outcome, Result, SwapReport
 from swap_action.transport.docker import DockerTransport
 from swap_action.upstream import new_generation, render, weights_for_step
 
-from .environment import Environment
+from .environment import MANAGED_FILE, Environment
 from .scenario import engine_swap
 
 
@@ -34,7 +34,7 @@ def _write_new_upstream(env: Environment, options: SwapOptions, extra: str = "")
         generation=new_generation(),
         previous=other(options.to),
     )
-    transport.write_file(options.config_path, (text + extra).encode())
+    transport.write_file(options.config_path or MANAGED_FILE, (text + extra).encode())
     return transport
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import preflight
 from .engine import Engine
 from .errors import InputError, SwapError
 from .host import ScriptedHost
@@ -208,11 +209,12 @@ def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: 
 
 
 def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config_path = parse_config_path("config-path", args.config_path)
+    given = parse_config_path("config-path", args.config_path) if args.config_path.strip() else None
     upstream = parse_name("upstream", args.upstream)
     with transport_for(args) as transport:
         host = ScriptedHost(transport)
-        probe, state = Engine(host).status(config_path)
+        config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
+        probe, state = Engine(host).status(config_path, upstream)
         socket = marker_socket(upstream)
         served = host.marker_generation(socket)
     generation = state.generation if state else None
@@ -223,6 +225,7 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "master_pid": probe.master_pid,
         "managed_file": probe.managed_file is not None,
         "live": state.live if state else None,
+        "inferred": bool(state and state.inferred),
         "previous": state.previous if state else None,
         "weights": state.weights if state else {},
         "blue": list(state.blue) if state else [],
@@ -246,7 +249,7 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ("target", status["target"]),
         ("nginx", probe.nginx_version),
         ("config", config_path if probe.managed_file is not None else f"{config_path} (missing)"),
-        ("live slot", f"{status['live'] or 'unknown'} (previous: {status['previous'] or '-'})"),
+        ("live slot", _live(status)),
         ("weights", weights),
         ("blue", _servers(status["blue"], status["weights"].get("blue"))),
         ("green", _servers(status["green"], status["weights"].get("green"))),
@@ -256,6 +259,12 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name, value in rows:
         print(f"{name + ':':<12} {value}", file=out)
     return EXIT_OK
+
+
+def _live(status: dict[str, Any]) -> str:
+    if status["inferred"]:
+        return f"{status['live'] or 'unknown'} (inferred from down/weights: a hand-written upstream, adopted on the first swap)"
+    return f"{status['live'] or 'unknown'} (previous: {status['previous'] or '-'})"
 
 
 def _servers(servers: list[str], percent: int | None) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import adopt
 from .host import LbHost, Probe
-from .inputs import SwapOptions
+from .inputs import Slots, SwapOptions
 from .outcome import SwapReport
 from .run import Run
 from .timeline import Observer, PlainObserver
-from .upstream import State, parse_state
+from .upstream import STATE_PREFIX, State, parse_state
 
 
 class Engine:
@@ -36,9 +37,13 @@ class Engine:
     def plan(self, options: SwapOptions) -> SwapReport:
         return self._run(replace(options, dry_run=True), rollback=False)
 
-    def status(self, config_path: str) -> tuple[Probe, State | None]:
+    def status(self, config_path: str, upstream: str = "app") -> tuple[Probe, State | None]:
+        """What the managed file says is live (for a hand-written upstream: inferred from it)."""
         probe = self.host.probe(config_path)
-        return probe, parse_state(probe.managed_file) if probe.managed_file else None
+        text = probe.managed_file
+        if not text:
+            return probe, None
+        return probe, parse_state(text) if STATE_PREFIX in text else adopt.infer(text, upstream, Slots((), ()))
 
     def _run(self, options: SwapOptions, *, rollback: bool) -> SwapReport:
         run = Run(self.host, options, self.observer, rollback=rollback)

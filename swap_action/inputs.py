@@ -173,7 +173,7 @@ def other(slot: str) -> str:
 class SwapOptions:
     """Everything a swap needs, validated."""
 
-    config_path: str
+    config_path: str | None  # None: the file Nginx loads that defines the upstream (found by the preflight)
     upstream: str
     slots: Slots
     to: str = "auto"
@@ -225,8 +225,6 @@ class Input:
         return "BG_" + self.name.upper().replace("-", "_")
 
 
-DEFAULT_CONFIG_PATH = "/etc/nginx/conf.d/upstream.conf"
-
 # The one table of inputs: action.yml is checked against it (tests/unit/test_action_yml.py).
 INPUTS: tuple[Input, ...] = (
     Input(
@@ -249,9 +247,10 @@ INPUTS: tuple[Input, ...] = (
     ),
     Input(
         "config-path",
-        DEFAULT_CONFIG_PATH,
-        "Absolute path on the LB of the managed upstream file, included in Nginx's http context (stock packages include conf.d/*.conf there).",
-        parse_config_path,
+        "",
+        "Absolute path on the LB of the upstream file to manage, included in Nginx's http context. Empty: the file "
+        "the running Nginx loads (nginx -T) that carries the swap's state line, else the one that defines the upstream.",
+        _optional(parse_config_path),
     ),
     Input(
         "template",

@@ -15,6 +15,7 @@ import os
 import socket
 import time
 
+from . import adopt, preflight
 from . import drain as drain_phase
 from .errors import (
     ConfigTestError,
@@ -31,9 +32,10 @@ from .errors import (
 from .host import HttpAnswer, LbHost, Probe, ReloadRequest, ReloadResult
 from .inputs import Slots, SwapOptions, other
 from .nginx import candidate_error, emerg_line, hint_for
+from .nginxconf import Config
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
 from .timeline import Observer, Timeline
-from .upstream import State, marker_socket, new_generation, parse_state, render, weights_for_step
+from .upstream import STATE_PREFIX, State, marker_socket, new_generation, parse_state, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
 LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confirmations, drain)
@@ -54,7 +56,8 @@ class Run:
         self.report = SwapReport(started_at=self.timeline.started_at, dry_run=options.dry_run)
         self.report.steps = self.timeline.steps
         self.owner = _owner()
-        self.lock_dir = f"{options.config_path}.lock"
+        self.config_path = options.config_path  # None: discovered from the running config
+        self.nginx: Config | None = None  # nginx -T, as read with the lock
         self.locked = False
         self.probe_result: Probe | None = None
         self.state: State | None = None
@@ -70,6 +73,16 @@ class Run:
         self.restore_failed = False
         self.early_gate: tuple[str, tuple[str, ...]] | None = None  # (id, URLs) begin started checking
         self.old_workers: set[int] = set()
+
+    @property
+    def path(self) -> str:
+        """The managed file (given, or discovered before the lock)."""
+        assert self.config_path is not None
+        return self.config_path
+
+    @property
+    def lock_dir(self) -> str:
+        return f"{self.path}.lock"
 
     # -- the sequence ------------------------------------------------------------------------------
     def execute(self) -> SwapReport:
@@ -88,13 +101,13 @@ class Run:
                 self.reload_confirm(generation, percent, reloaded)
                 self.verify(percent)
                 self.pause(index, percent)
-            self.report.config_diff = _diff(self.original or "", self.current, self.options.config_path)
+            self.report.config_diff = _diff(self.original or "", self.current, self.path)
             self.switched = True  # verified: a failure from here on (the drain) never undoes the swap
             self.drain()
         except SwapError as exc:
             error = exc
-            if not self.switched:
-                self.report.config_diff = _diff(self.original or "", self.rendered, self.options.config_path)
+            if not self.switched and self.rendered:
+                self.report.config_diff = _diff(self.original or "", self.rendered, self.path)
             if self.applied and not self.switched and self.options.rollback_on_failure:
                 try:
                     self.restore()
@@ -117,6 +130,10 @@ class Run:
     # -- phases ------------------------------------------------------------------------------------
     def lock(self) -> None:
         """Wait for the lock (two runs never interleave); with it, the live state in the same trip."""
+        discovered = False
+        if self.config_path is None:
+            self.discover()
+            discovered = True
         with self.timeline.step(Phase.LOCK) as step:
             deadline = time.monotonic() + self.options.lock_timeout
             announced = False
@@ -124,8 +141,8 @@ class Run:
             gate_urls = first_gate_urls = self._early_gate_urls()
             while True:
                 begun = self.host.begin(
-                    self.options.config_path, self.lock_dir, self.owner, _lock_ttl(self.options),
-                    gate_urls, HEALTH_TIMEOUT_SECONDS,
+                    self.path, self.lock_dir, self.owner, _lock_ttl(self.options),
+                    gate_urls, HEALTH_TIMEOUT_SECONDS, dump=not discovered,
                 )  # fmt: skip
                 gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
@@ -143,13 +160,14 @@ class Run:
                 time.sleep(LOCK_POLL_SECONDS)
             self.locked = True
             self.probe_result = begun.probe
+            if begun.dump is not None:
+                self.nginx = preflight.config_of(begun.dump)
             self.early_gate = (begun.gate, tuple(first_gate_urls)) if begun.gate else None
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
             if begun.recovered:
                 self.observer.warning(
-                    f"a previous run died while applying; {self.options.config_path} was put back "
-                    "to the bytes Nginx serves"
+                    f"a previous run died while applying; {self.path} was put back to the bytes Nginx serves"
                 )
 
     def probe(self) -> None:
@@ -162,13 +180,19 @@ class Run:
                     f"curl is not installed on {self.host.description}",
                     "install curl on the LB host: health checks and the live confirmation run from there",
                 )
+            self.check_config(probe)
             self.original = probe.managed_file
             self.current = probe.managed_file or ""
-            self.state = parse_state(probe.managed_file) if probe.managed_file else None
+            self.state = self._read_state(probe.managed_file)
             self.slots, self.target = self._resolve()
             step.slot = self.target
             live = self.state.live if self.state and self.state.live else "unknown"
-            step.detail = f"{probe.nginx_version}; live: {live}; target: {self.target}"
+            how = (
+                " (inferred from down/weights: adopting a hand-written upstream)"
+                if self.state and self.state.inferred
+                else ""
+            )
+            step.detail = f"{probe.nginx_version}; {self.path}; live: {live}{how}; target: {self.target}"
 
     def nothing_to_do(self) -> bool:
         state = self.state
@@ -180,14 +204,22 @@ class Run:
     def render(self, percent: int) -> tuple[str, str]:
         with self.timeline.step(Phase.RENDER, slot=self.target, percent=percent):
             generation = new_generation()
-            text = render(
-                upstream=self.options.upstream,
-                slots=self.slots,
-                weights=weights_for_step(self.target, percent),
-                generation=generation,
-                previous=other(self.target),
-                template=self.options.template,
-            )
+            weights = weights_for_step(self.target, percent)
+            if self.state is not None and self.state.adopted:
+                # A hand-written upstream: only down/weight= of the slots' servers change.
+                text = adopt.edit(
+                    self.current, upstream=self.options.upstream, slots=self.slots, weights=weights,
+                    generation=generation, previous=other(self.target),
+                )  # fmt: skip
+            else:
+                text = render(
+                    upstream=self.options.upstream,
+                    slots=self.slots,
+                    weights=weights,
+                    generation=generation,
+                    previous=other(self.target),
+                    template=self.options.template,
+                )
             self.rendered = text
             return text, generation
 
@@ -195,9 +227,9 @@ class Run:
         """Dry run: the target's health and the candidate tested on its own; nothing live changes."""
         started = time.time()
         urls = self._health_urls()
-        planned = self.host.plan(self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
+        planned = self.host.plan(self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS)
         took = (time.time() - started) * 1000
-        self.report.config_diff = _diff(self.current, text, self.options.config_path)
+        self.report.config_diff = _diff(self.current, text, self.path)
         if urls:
             unhealthy = self._gate_step(planned.health, urls, percent, started, took)
             if unhealthy:
@@ -216,7 +248,7 @@ class Run:
             early = self.early_gate[0]
         started = time.time()
         installed = self.host.install(
-            self.options.config_path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
+            self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
             reload=self._reload_request(generation),
         )  # fmt: skip
         took = (time.time() - started) * 1000  # one round trip for the phases it did
@@ -229,13 +261,11 @@ class Run:
                 raise unhealthy
         self._test_step(installed.test_ok, installed.test_output, percent, started, took, in_place=True)
         if not installed.applied:  # the LB said neither was bad, yet did not apply: never guess
-            raise StateError(
-                f"{self.options.config_path} was not replaced", "read the LB's answer above; nothing was changed"
-            )
+            raise StateError(f"{self.path} was not replaced", "read the LB's answer above; nothing was changed")
         self.applied = True
         self.current = text
         step = Step(Phase.APPLY, started, self.target, percent, duration_ms=took, data=dict(SHARED_TRIP))
-        step.detail = f"{self.options.config_path} replaced (previous bytes kept as .previous)"
+        step.detail = f"{self.path} replaced (previous bytes kept as .previous)"
         self.timeline.record(step)
         return (installed.reload, started + took / 1000) if installed.reload else None
 
@@ -305,7 +335,7 @@ class Run:
             try:
                 if self.original is None:
                     raise RestoreError(
-                        f"there was no {self.options.config_path} before this swap to go back to",
+                        f"there was no {self.path} before this swap to go back to",
                         "write the upstream file by hand and reload nginx",
                     )
                 state = self.state
@@ -314,7 +344,7 @@ class Run:
                     generation, marker = state.generation, marker_socket(self.options.upstream)
                 else:
                     generation, marker = new_generation(), "-"
-                installed = self.host.install(self.options.config_path, self.original, generation, [], 0)
+                installed = self.host.install(self.path, self.original, generation, [], 0)
                 if not installed.applied:
                     raise RestoreError(
                         "nginx -t refused the previous config: " + emerg_line(installed.test_output),
@@ -330,7 +360,7 @@ class Run:
             except SwapError as exc:
                 raise RestoreError(
                     f"restoring the previous config failed too: {exc.cause}",
-                    f"restore {self.options.config_path}.previous by hand and reload nginx. {exc.fix}",
+                    f"restore {self.path}.previous by hand and reload nginx. {exc.fix}",
                 ) from exc
 
     def release(self) -> None:
@@ -408,6 +438,31 @@ class Run:
         return ReloadRequest(
             generation, marker_socket(self.options.upstream), self.probe_result.error_log, self.options.confirm_timeout
         )
+
+    def discover(self) -> None:
+        """No config-path given: find the managed file before anything is written (not even the lock)."""
+        with self.timeline.step(Phase.PROBE) as step:
+            self.nginx = preflight.config_of(self.host.dump_config())
+            self.config_path = preflight.discover(self.nginx, self.options.upstream)
+            step.detail = f"managed file: {self.config_path} (defines 'upstream {self.options.upstream}' in http)"
+
+    def check_config(self, probe: Probe) -> None:
+        preflight.check(self.nginx, self.path, probe.file_kind, self.options.upstream)
+
+    def _read_state(self, text: str | None) -> State | None:
+        if not text:
+            return None
+        if STATE_PREFIX in text:
+            return parse_state(text)
+        state = adopt.infer(text, self.options.upstream, self.options.slots)
+        if state is None:
+            raise InputError(
+                "config-path",
+                f"{self.path} defines no 'upstream {self.options.upstream}': it is not the upstream's file, "
+                "and a swap never overwrites a file it does not understand",
+                "set config-path to the file that defines the upstream, or set 'upstream' to the name it defines",
+            )
+        return state
 
     def _early_gate_urls(self) -> list[str]:
         """The health URLs of every slot that may be the target, from the inputs alone (before the

@@ -47,6 +47,8 @@ class State:
     green: tuple[str, ...]
     generation: str
     previous: str | None = None
+    adopted: bool = False  # a hand-written upstream: edited in place, never re-rendered
+    inferred: bool = False  # read from down/weights, not from a state line
 
     @property
     def slots(self) -> Slots:
@@ -55,6 +57,9 @@ class State:
     def to_json(self) -> str:
         data = asdict(self)
         data["blue"], data["green"] = list(self.blue), list(self.green)
+        del data["inferred"]
+        if not self.adopted:
+            del data["adopted"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -151,7 +156,13 @@ def render(
     return (
         "# Managed by bluegreen-swap: do not edit by hand, the next swap overwrites it.\n"
         f"{STATE_PREFIX}{state.to_json()}\n"
-        f"{body.rstrip()}\n\n"
+        f"{body.rstrip()}\n\n" + marker_block(upstream, generation)
+    )
+
+
+def marker_block(upstream: str, generation: str) -> str:
+    """The marker server: answers this file's generation, so the engine can prove Nginx serves it."""
+    return (
         "# Generation marker: lets the swap engine prove this file is the one being served.\n"
         "server {\n"
         f"    listen unix:{marker_socket(upstream)};\n"
@@ -174,6 +185,7 @@ def parse_state(text: str) -> State:
                     green=tuple(data["green"]),
                     generation=data["generation"],
                     previous=data.get("previous"),
+                    adopted=data.get("adopted") is True,
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise StateError(

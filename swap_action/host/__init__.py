@@ -6,7 +6,9 @@ output format is parsed in ``wire``). The unit tests' fake implements the same i
 
 Operations (and the engine phases that use them)::
 
+    dump_config         probe (discovery)     nginx -T, to find the managed file before the lock
     begin               lock + probe          take the lock, settle a run that died, read the state
+                                              (and nginx -T: which files Nginx loads, where)
     release             lock                  give the lock back
     probe               probe (status)        read the state without the lock
     plan                gate + test           dry run: the candidate tested on its own, the target's health
@@ -24,6 +26,7 @@ from __future__ import annotations
 from .api import (
     Begun,
     Connections,
+    Dump,
     HttpAnswer,
     Installed,
     LbHost,
@@ -38,6 +41,7 @@ from .scripted import ScriptedHost
 __all__ = [
     "Begun",
     "Connections",
+    "Dump",
     "HttpAnswer",
     "Installed",
     "LbHost",

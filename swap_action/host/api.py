@@ -13,7 +13,17 @@ class Probe:
     has_curl: bool
     master_pid: int | None
     error_log: str  # "-" when unknown
-    managed_file: str | None  # the file's exact text; None when it does not exist
+    managed_file: str | None  # the file's exact text; None unless it is a regular file
+    file_kind: str = "present"  # present, missing, symlink or notregular (never read through)
+
+
+@dataclass(frozen=True)
+class Dump:
+    """``nginx -T``: the configuration as Nginx reads it, every file with its path."""
+
+    ok: bool
+    text: str
+    error: str  # nginx's own message when it refused (``ok`` false)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Begun:
     probe: Probe | None = None  # None unless the lock was acquired
     recovered: bool = False  # a run that died mid-install was settled first
     gate: str = ""  # where the health checks begin started for the gate URLs are collected ("": none)
+    dump: Dump | None = None  # nginx -T, read beside the probe when asked
 
 
 @dataclass(frozen=True)
@@ -119,9 +130,15 @@ class LbHost(abc.ABC):
         ttl_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
+        dump: bool = False,
     ) -> Begun:
         """Take the lock and read the state; once the lock is held, ``gate_urls`` are health-checked
-        in the background for ``install`` to collect (``Begun.gate``)."""
+        in the background for ``install`` to collect (``Begun.gate``); with ``dump``, ``nginx -T``
+        is read in the same trip."""
+
+    @abc.abstractmethod
+    def dump_config(self) -> Dump:
+        """``nginx -T``, before any lock (to find the managed file): writes nothing on the LB."""
 
     @abc.abstractmethod
     def release(self, lock_dir: str, owner: str) -> None: ...

@@ -16,6 +16,7 @@ from . import wire
 from .api import (
     Begun,
     Connections,
+    Dump,
     HttpAnswer,
     Installed,
     LbHost,
@@ -31,6 +32,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "begin": ("lock.sh", "probe.sh", "http.sh"),  # http.sh: the gate it starts
     "lock_release": ("lock.sh",),
     "probe": ("probe.sh",),
+    "dump_config": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
     "install": ("http.sh", "install.sh", "reload_confirm.sh"),
     "reload_confirm": ("reload_confirm.sh",),
@@ -71,9 +73,10 @@ class ScriptedHost(LbHost):
         ttl_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
+        dump: bool = False,
     ) -> Begun:
         records = self.call(
-            "begin", lock_dir, owner, str(ttl_s), config_path, f"{gate_max_s:g}", *gate_urls,
+            "begin", lock_dir, owner, str(ttl_s), config_path, "1" if dump else "0", f"{gate_max_s:g}", *gate_urls,
             timeout=30 + gate_max_s * len(gate_urls),
         )  # fmt: skip
         lock = LockState(
@@ -96,7 +99,11 @@ class ScriptedHost(LbHost):
             self._probe(records),
             recovered=records.get("recovered") == "restored",
             gate=f"{lock_dir}/gate.{gate}" if wire.to_int(gate) is not None else "",
+            dump=_dump(records) if dump else None,
         )
+
+    def dump_config(self) -> Dump:
+        return _dump(self.call("dump_config", timeout=60))
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.call("lock_release", lock_dir, owner, timeout=30)
@@ -111,7 +118,8 @@ class ScriptedHost(LbHost):
                 f"nginx is not installed or not on PATH on {self.description}",
                 "point 'target' at the host or container that runs Nginx",
             )
-        managed = records.blob_bytes("file") if records.get("file") == "present" else None
+        kind = records.get("file", "missing")
+        managed = records.blob_bytes("file") if kind == "present" else None
         if managed is not None and len(managed) >= MAX_FILE_BYTES:
             raise StateError(
                 f"the managed file is {MAX_FILE_BYTES} bytes or more: not an upstream file",
@@ -124,6 +132,7 @@ class ScriptedHost(LbHost):
             master_pid=records.number("master_pid"),
             error_log=logs[0] if logs else "-",
             managed_file=None if managed is None else managed.decode(errors="replace"),
+            file_kind=kind if kind in ("present", "missing", "symlink", "notregular") else "notregular",
         )
 
     # -- candidates -------------------------------------------------------------------------------
@@ -232,6 +241,12 @@ def _reload_result(records: wire.Records) -> ReloadResult:
         old_left=records.number("old_left"),
         marker_ok=None if not marker else marker == "1",
     )
+
+
+def _dump(records: wire.Records) -> Dump:
+    if records.has("error"):
+        return Dump(False, "", records.get("error"))
+    return Dump(records.get("dump_exit") == "0", records.blob("dump"), records.blob("dump_err").strip())
 
 
 def _staged(records: wire.Records, config_path: str) -> None:

@@ -32,22 +32,54 @@ LINES
     for _p in $_procs; do case "$_p" in *:master) field master_pid "${_p%:*}" ;; esac; done
     [ -n "$_main_log" ] && field error_log "$_main_log"
     [ -n "$_default_log" ] && field error_log "$_default_log"
-    if [ -f "$1" ]; then
+    # Only a regular file is managed: never through a symlink, never a device or a fifo.
+    if [ -L "$1" ]; then
+        field file symlink
+    elif [ -f "$1" ]; then
         field file present
         blob_file file "$1"
+    elif [ -e "$1" ]; then
+        field file notregular
     else
         field file missing
     fi
 }
 
+dump_start() {
+    # dump_start PREFIX: nginx -T (the whole config as Nginx reads it) in the background.
+    _dp=$1
+    ( nginx -T > "${_dp}out" 2> "${_dp}err"; echo $? > "${_dp}rc" ) &
+    _dump_pid=$!
+}
+
+dump_finish() {
+    # dump_finish PREFIX: dump_exit=, blobs dump (stdout, at most 8 MiB) and dump_err.
+    wait "$_dump_pid"
+    first_line "${_dp}rc"
+    field dump_exit "$_line"
+    blob_file dump "${_dp}out" 8388608
+    blob_file dump_err "${_dp}err" 4096
+}
+
+dump_config() {
+    # dump_config: for discovery, before any lock (writes nothing but a private temp directory).
+    _dd=$(mktemp -d) || { field error "cannot make a temporary directory"; return 0; }
+    dump_start "$_dd/"
+    dump_finish
+    rm -rf "$_dd"
+}
+
 begin() {
-    # begin LOCKDIR OWNER TTL MANAGED_FILE GATE_MAX_SECONDS [GATE_URL...]: take the lock, settle a
-    # run that died, read the state; the gate's URLs are health-checked in the background from
-    # here on, into LOCKDIR/gate.<id> (field gate=<id>), for install to collect.
-    _ld=$1 _lo=$2 _lt=$3 _mf=$4 _gm=${5:-5}
+    # begin LOCKDIR OWNER TTL MANAGED_FILE DUMP GATE_MAX_SECONDS [GATE_URL...]: take the lock,
+    # settle a run that died, read the state; with DUMP 1, nginx -T beside it (the preflight reads
+    # which files Nginx loads). The gate's URLs are health-checked in the background from here
+    # on, into LOCKDIR/gate.<id>.* (field gate=<id>), for install to collect.
+    _ld=$1 _lo=$2 _lt=$3 _mf=$4 _dump=${5:-0} _gm=${6:-5}
     shift 4
     [ "$#" -gt 0 ] && shift
+    [ "$#" -gt 0 ] && shift
     lock_acquire "$_ld" "$_lo" "$_lt" || return 0
+    [ "$_dump" = 1 ] && dump_start "$_ld/dump."
     if [ "$#" -gt 0 ]; then
         # Its files live in the lock's directory (removed with the lock): no directory to make.
         gate_start "$_ld/gate.$$." "$_gm" "$@"
@@ -60,4 +92,6 @@ begin() {
     fi
     for _c in "${_mf%/*}/.${_mf##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
     probe "$_mf"
+    [ "$_dump" = 1 ] && dump_finish
+    return 0
 }

@@ -23,6 +23,7 @@ The lock has no clock: a held lock is either live or past its holder's deadline 
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from swap_action.host import (
     Begun,
     Connections,
+    Dump,
     HttpAnswer,
     Installed,
     LbHost,
@@ -42,6 +44,7 @@ from swap_action.host import (
 from swap_action.transport import CommandResult, Transport
 
 LB_CONFIG = "/etc/nginx/bluegreen/upstream.conf"
+MAIN_CONF = "/etc/nginx/nginx.conf"
 ERROR_LOG = "/var/log/nginx/error.log"
 NGINX_VERSION = "nginx version: nginx/1.22.1"
 RELOAD_AT_MS = 1_700_000_000_000
@@ -157,6 +160,8 @@ class FakeHost(LbHost):
     def __init__(self, managed: str | None = None, *, path: str = LB_CONFIG) -> None:
         text = initial_file() if managed is None else managed
         self.files: dict[str, str] = {path: text} if text else {}
+        self.include = "/etc/nginx/bluegreen/*.conf"  # what the toy main config includes in http
+        self.main_extra = ""  # more of the http block (e.g. an upstream defined there)
         self.locks: dict[str, Lock] = {}  # lock directory -> its holder
         self.path = path  # the file the toy Nginx includes
         self.apps = {"blue:8080": App("blue"), "green:8080": App("green")}
@@ -200,6 +205,7 @@ class FakeHost(LbHost):
         ttl_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
+        dump: bool = False,
     ) -> Begun:
         self.calls.append("begin")
         self.gate_urls_at_begin = list(gate_urls)
@@ -218,8 +224,22 @@ class FakeHost(LbHost):
             del self.files[path]
         self.gates_started += 1 if gate_urls else 0
         return Begun(
-            LockState(True, stale_from=stale_from), self._probe(config_path), recovered, "1" if gate_urls else ""
+            LockState(True, stale_from=stale_from),
+            self._probe(config_path),
+            recovered,
+            "1" if gate_urls else "",
+            self.dump_config() if dump else None,
         )
+
+    def dump_config(self) -> Dump:
+        """``nginx -T`` of the toy Nginx: a main config including ``INCLUDE`` in http, and the
+        files it matches (the managed one, and any a test adds)."""
+        self.calls.append("dump_config")
+        main = f"events {{}}\nhttp {{\n    include {self.include};\n    {self.main_extra}\n}}\n"
+        files = {MAIN_CONF: main} | {
+            path: text for path, text in sorted(self.files.items()) if fnmatch.fnmatch(path, self.include)
+        }
+        return Dump(True, "".join(f"# configuration file {path}:\n{text}\n" for path, text in files.items()), "")
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.calls.append("release")
@@ -232,7 +252,8 @@ class FakeHost(LbHost):
         return self._probe(config_path)
 
     def _probe(self, config_path: str) -> Probe:
-        return Probe(NGINX_VERSION, True, 1, ERROR_LOG, self.files.get(config_path))
+        text = self.files.get(config_path)
+        return Probe(NGINX_VERSION, True, 1, ERROR_LOG, text, "present" if text is not None else "missing")
 
     # -- LbHost: candidates ----------------------------------------------------------------
     def plan(self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float) -> Planned:

@@ -11,7 +11,6 @@ import pytest
 from fakes import LB_CONFIG, FakeHost, NoTransport
 
 from swap_action import cli
-from swap_action.inputs import DEFAULT_CONFIG_PATH
 from swap_action.transport import Transport
 from swap_action.upstream import parse_state
 
@@ -215,10 +214,11 @@ def test_ssh_key_files_are_read_and_passed(fake: FakeHost, opened: list[object],
     assert opened == [{"target": "ssh://root@lb", "ssh_key": "KEY", "known_hosts": "lb ssh-ed25519 AAAA"}]
 
 
-def test_default_config_path_is_conf_d() -> None:
+def test_without_config_path_the_preflight_finds_the_file() -> None:
     args = cli.build_parser().parse_args(["swap"])
-    assert args.config_path == "/etc/nginx/conf.d/upstream.conf" == DEFAULT_CONFIG_PATH
+    assert args.config_path == ""
     options = cli.swap_options(args)
+    assert options.config_path is None
     assert options.to == "auto" and options.steps == (100,) and options.health_path == "/healthz"
     assert options.rollback_on_failure is True and options.drain_policy == "cut"
     assert options.lock_timeout == 120 and options.drain_timeout == 30

@@ -344,13 +344,16 @@ def test_auto_without_state_is_an_input_error() -> None:
     assert empty.writes == []
 
 
-def test_auto_with_an_unreadable_file_is_an_input_error() -> None:
-    # A file without state line and no slot comments: the live slot cannot be told.
-    fake = FakeHost(managed="upstream app {\n    server blue:8080;\n}\n")
+def test_a_hand_written_upstream_is_adopted_and_auto_works_on_the_first_swap() -> None:
+    # No state line: the live slot is inferred from 'down'; green's server is added as a line of ours.
+    fake = FakeHost(managed="upstream app {\n    server blue:8080 max_fails=3;\n    keepalive 16;\n}\n")
     engine = Engine(fake, Quiet())
-    with pytest.raises(InputError) as caught:
-        engine.swap(options(to="auto", slots=Slots(blue=("blue:8080",), green=("green:8080",))))
-    assert caught.value.input_name == "to"
+    report = engine.swap(options(to="auto", slots=Slots(blue=("blue:8080",), green=("green:8080",))))
+    assert (report.outcome.previous, report.outcome.active, report.outcome.changed) == ("blue", "green", True)
+    text = fake.live_text()
+    assert "    server blue:8080 max_fails=3 down;\n" in text and "    keepalive 16;\n" in text
+    assert "server green:8080;  # added by bluegreen-swap: slot=green" in text
+    assert parse_state(text).adopted and fake.served_slot() == "green"
 
 
 def test_first_swap_without_managed_file() -> None:

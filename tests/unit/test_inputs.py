@@ -9,7 +9,6 @@ import pytest
 from swap_action.errors import InputError
 from swap_action.inputs import (
     BY_NAME,
-    DEFAULT_CONFIG_PATH,
     INPUTS,
     Input,
     Slots,
@@ -147,7 +146,7 @@ def test_the_table_names_each_input_once_with_its_variable() -> None:
     names = [spec.name for spec in INPUTS]
     assert len(names) == len(set(names)) and names[0] == "target"
     assert BY_NAME["rollback-on-failure"].env == "BG_ROLLBACK_ON_FAILURE"
-    assert BY_NAME["config-path"].default == DEFAULT_CONFIG_PATH
+    assert BY_NAME["config-path"].default == "", "empty: found from the running config"
     assert [spec.name for spec in INPUTS if spec.secret] == ["ssh-key", "known-hosts"]
     assert [spec.name for spec in INPUTS if spec.required] == ["target"]
     assert defaults() == {spec.name: spec.default for spec in INPUTS}
@@ -161,7 +160,7 @@ def test_every_default_parses(spec: Input) -> None:
 
 def test_options_from_nothing_are_the_table_defaults() -> None:
     options = swap_options_from({})
-    assert options == SwapOptions(config_path=DEFAULT_CONFIG_PATH, upstream="app", slots=Slots(blue=(), green=()))
+    assert options == SwapOptions(config_path=None, upstream="app", slots=Slots(blue=(), green=()))
 
 
 def test_an_empty_value_takes_the_default_unless_empty_means_skip() -> None:
