@@ -161,3 +161,13 @@ def refuse_site_file(path: str, upstream: str) -> InputError:
         f"move the upstream into its own included file: python -m swap_action adopt --config-path {path} "
         f"--upstream {upstream} (it runs nginx -t, keeps a backup and restores everything on failure)",
     )
+
+
+def split_site(text: str, upstream: str, new_path: str) -> tuple[str, str]:
+    """A site file's text with ``upstream`` moved out: (the site with ``include new_path;`` where the
+    block was, the upstream's own file). Every other byte of the site stays."""
+    block = find_upstream(text, upstream)
+    if block is None:
+        raise InputError("upstream", f"the file defines no 'upstream {upstream}'", "pass the upstream's name")
+    moved = text[block.start : block.end] + "\n"
+    return text[: block.start] + f"include {new_path};" + text[block.end :], moved

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import preflight
+from . import adopt_site, preflight
 from .engine import Engine
 from .errors import InputError, SwapError
 from .host import ScriptedHost
@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rollback", parents=[connection, swapping], help="switch back to the slot recorded as previous in the file"
     )
     commands.add_parser("status", parents=[connection], help="what is live, and whether Nginx serves the file")
+    commands.add_parser(
+        "adopt",
+        parents=[connection],
+        help="move an upstream out of the site file given as --config-path into a file of its own (nginx -t, "
+        "a backup, everything put back on failure)",
+    )
     return parser
 
 
@@ -261,6 +267,21 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _run_adopt(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.config_path.strip():
+        raise InputError("config-path", "adopt needs the site file that holds the upstream", "pass --config-path")
+    site = parse_config_path("config-path", args.config_path)
+    upstream = parse_name("upstream", args.upstream)
+    with transport_for(args) as transport:
+        new_path = adopt_site.move_out(ScriptedHost(transport), site, upstream)
+    print(
+        f"moved 'upstream {upstream}' out of {site} into {new_path}, included where it was; nginx -t passes; "
+        f"the site's old bytes are in {site}.previous. Swap with --config-path {new_path} (or leave it empty).",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def _live(status: dict[str, Any]) -> str:
     if status["inferred"]:
         return f"{status['live'] or 'unknown'} (inferred from down/weights: a hand-written upstream, adopted on the first swap)"
@@ -280,6 +301,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         if args.command == "status":
             return _run_status(args, out, err)
+        if args.command == "adopt":
+            return _run_adopt(args, out)
         options = swap_options(args)
         return _run_swap(args, options, out, err)
     except SwapError as exc:  # raised before the engine ran: inputs, transport, status

@@ -75,7 +75,7 @@ def check(config: Config | None, path: str, file_kind: str, upstream: str) -> No
                 "config-path",
                 f"the running Nginx does not include {path} {where}, so a swap there would change nothing "
                 f"for traffic; files Nginx loads with upstreams: {upstream_list(config) or 'none'}",
-                "set config-path to the file that defines the upstream (or leave it empty to find it)",
+                fix_for(config, upstream),
             )
         if any(not is_marker(server) for server in config.server_blocks(path)):
             raise adopt.refuse_site_file(path, upstream)
@@ -84,7 +84,7 @@ def check(config: Config | None, path: str, file_kind: str, upstream: str) -> No
             "config-path",
             f"{path} does not exist and Nginx would not load a file created there (no include in its http "
             f"block matches it); upstreams Nginx loads: {upstream_list(config) or 'none'}",
-            f"set config-path to a file Nginx includes in its http block, e.g. {suggest(config)}",
+            fix_for(config, upstream),
         )
     elsewhere = [u for u in config.upstreams(upstream) if u.file != path]
     if elsewhere:
@@ -103,6 +103,13 @@ def is_marker(server: Directive) -> bool:
     return bool(listens) and all(
         v[:1] and v[0].startswith("unix:/run/bluegreen-swap-") and v[0].endswith(".sock") for v in listens
     )
+
+
+def fix_for(config: Config, upstream: str) -> str:
+    defined = [u.file for u in config.upstreams(upstream) if u.context == HTTP]
+    if len(defined) == 1:
+        return f"set config-path to {defined[0]} (it defines 'upstream {upstream}'), or leave it empty to find it"
+    return f"set config-path to a file Nginx includes in its http block, e.g. {suggest(config)}"
 
 
 def upstream_list(config: Config) -> str:

@@ -144,6 +144,10 @@ class LbHost(abc.ABC):
     def release(self, lock_dir: str, owner: str) -> None: ...
 
     @abc.abstractmethod
+    def discard_file(self, path: str) -> None:
+        """Remove a ``*.upstream`` file ``adopt`` created (when it has to put everything back)."""
+
+    @abc.abstractmethod
     def probe(self, config_path: str) -> Probe: ...
 
     @abc.abstractmethod

@@ -36,6 +36,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "plan": ("http.sh", "install.sh"),
     "install": ("http.sh", "install.sh", "reload_confirm.sh"),
     "reload_confirm": ("reload_confirm.sh",),
+    "discard_file": ("install.sh",),
     "http_get": ("http.sh",),
     "connections": ("connections.sh",),
     "stop_workers": ("connections.sh",),
@@ -104,6 +105,11 @@ class ScriptedHost(LbHost):
 
     def dump_config(self) -> Dump:
         return _dump(self.call("dump_config", timeout=60))
+
+    def discard_file(self, path: str) -> None:
+        records = self.call("discard_file", path, timeout=30)
+        if records.has("error"):
+            raise StateError(f"cannot remove {path}: {records.get('error')}", "remove it by hand")
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.call("lock_release", lock_dir, owner, timeout=30)

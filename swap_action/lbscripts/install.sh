@@ -52,6 +52,11 @@ gate_done() {
     gate_finish "$_gd" "$_gm" "$@"
 }
 
+discard_file() {
+    # discard_file PATH: remove a file adopt created (only a *.upstream file, never anything else).
+    case "$1" in /*.upstream) rm -f "$1" && field removed "$1" ;; *) field error "not an adopted upstream file" ;; esac
+}
+
 install() {
     # install LIVE GENERATION GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG [URL...] (candidate on
     # stdin): put the candidate

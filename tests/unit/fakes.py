@@ -241,6 +241,10 @@ class FakeHost(LbHost):
         }
         return Dump(True, "".join(f"# configuration file {path}:\n{text}\n" for path, text in files.items()), "")
 
+    def discard_file(self, path: str) -> None:
+        self.calls.append("discard_file")
+        self.files.pop(path, None)
+
     def release(self, lock_dir: str, owner: str) -> None:
         self.calls.append("release")
         held = self.locks.get(lock_dir)
