@@ -165,6 +165,11 @@ class Outcome:
 
     def state_sentence(self) -> str:
         """What the LB is left with, in one sentence (for failures)."""
+        if self.restore_failed and not self.changed:
+            return (
+                "Traffic did not move (Nginx never loaded the new config), but the managed file still holds it: "
+                "put the previous bytes back by hand (the .previous file) before the next reload."
+            )
         if self.restore_failed:
             return (
                 "The previous config could not be put back and confirmed: what Nginx serves is unknown "

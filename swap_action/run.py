@@ -375,7 +375,7 @@ class Run:
         """The one outcome, from what is live at the end."""
         previous = self.state.live if self.state else None
         changed = self.signalled_percent is not None and not self.restored
-        if self.restore_failed:
+        if self.restore_failed and changed:
             active: str | None = None  # neither the new nor the old config was proven live
         elif changed:
             assert self.signalled_percent is not None
