@@ -110,23 +110,26 @@ def stack() -> Iterator[ComposeStack]:
         stack.run("down", "-v", "--remove-orphans", timeout=120)
 
 
-def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green(stack: ComposeStack) -> None:
+def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green_and_back(stack: ComposeStack) -> None:
+    """As a new user would: no --config-path (the preflight finds the file the LB's Nginx loads)."""
     assert stack.bodies() == {"blue"}
     name = stack.container_name("lb")
     assert name in (f"{stack.project}_lb_1", f"{stack.project}-lb-1")  # v1 / v2 naming
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "swap_action", "swap",
-            "--target", f"docker://{name}",
-            "--config-path", MANAGED,
-            "--blue", "blue:8080", "--green", "green:8080",
-            "--to", "green",
-            "--verify-url", "http://127.0.0.1/", "--verify-expect", "green",
-            "--json",
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout)["outcome"]
-    assert (outcome["active"], outcome["previous"], outcome["changed"]) == ("green", "blue", True)
-    assert stack.bodies() == {"green"}
+    for to, expected, previous in (("green", "green", "blue"), ("auto", "blue", "green")):
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "swap_action", "swap",
+                "--target", f"docker://{name}",
+                "--blue", "blue:8080", "--green", "green:8080",
+                "--to", to,
+                "--verify-url", "http://127.0.0.1/", "--verify-expect", expected,
+                "--json",
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        outcome = report["outcome"]
+        assert (outcome["active"], outcome["previous"], outcome["changed"]) == (expected, previous, True)
+        assert MANAGED in report["steps"][0]["detail"], "the managed file was found, not given"
+        assert stack.bodies() == {expected}
