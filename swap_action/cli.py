@@ -8,9 +8,9 @@ the result (a summary line, the plan's diff, the status) or, with ``--json``, on
 Exit status: 0 done (also "already live, nothing changed"), 1 the swap failed (``SwapError``),
 2 invalid input (``InputError`` or a flag argparse refuses), 130 interrupted.
 
-``--config-path`` defaults to ``/etc/nginx/conf.d/upstream.conf``: stock Nginx packages (Debian,
-Ubuntu, nginx.org, the official image) include ``conf.d/*.conf`` in the ``http`` context. The
-project's LB image uses ``/etc/nginx/bluegreen/upstream.conf``: pass it with ``--config-path``.
+``--config-path`` left out: the preflight finds the file the running Nginx loads (``nginx -T``)
+that carries the swap's state line, else the one that defines the upstream. ``adopt`` moves an
+upstream out of a site file into a file of its own.
 """
 
 from __future__ import annotations
@@ -74,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--known-hosts-file", metavar="FILE", help="known_hosts lines for the ssh:// host (never accepted blindly)"
     )
-    _flag(
-        group, "config-path", metavar="PATH", extra="; the project's LB image uses /etc/nginx/bluegreen/upstream.conf"
-    )
+    _flag(group, "config-path", metavar="PATH", extra="; for adopt: the site file that holds the upstream")
     _flag(group, "upstream")
     group.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
