@@ -46,61 +46,42 @@ class Directive:
         return [arg.value for arg in self.args]
 
 
+# The lexical units of Nginx's grammar, in the order they are tried at each position: a '#' starts a
+# comment only at a token's start (inside a word it is part of the word); "${...}" keeps its braces.
+_LEX = re.compile(
+    r"""(?P<space>[ \t\r]+)
+      | (?P<newline>\n)
+      | (?P<comment>\#[^\n]*)
+      | (?P<punct>[;{}])
+      | (?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<word>(?:[^\s;{}"'\\$]|\\.|\$\{[^}\n]*\}|\$)+)""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
 def tokenize(text: str) -> list[Token]:
     """Words and the punctuation ``;``, ``{``, ``}`` (as tokens whose value is that character)."""
     tokens: list[Token] = []
-    i, line, n = 0, 1, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
+    position, line, n = 0, 1, len(text)
+    while position < n:
+        match = _LEX.match(text, position)
+        if match is None:
+            what = "unterminated quote" if text[position] in "\"'" else f"unexpected {text[position]!r}"
+            raise ConfigSyntaxError(f"line {line}: {what}")
+        kind, raw = match.lastgroup, match.group()
+        if kind == "newline":
             line += 1
-            i += 1
-        elif ch in " \t\r":
-            i += 1
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch in ";{}":
-            tokens.append(Token(ch, i, i + 1, line))
-            i += 1
-        elif ch in "\"'":
-            start, quote, value = i, ch, []
-            i += 1
-            while i < n and text[i] != quote:
-                if text[i] == "\\" and i + 1 < n:
-                    # \" inside "...": the quote itself; any other escape stays as written (Nginx's
-                    # modules read \n, \. etc. themselves).
-                    if text[i + 1] != quote:
-                        value.append(text[i])
-                    i += 1
-                if text[i] == "\n":
-                    line += 1
-                value.append(text[i])
-                i += 1
-            if i >= n:
-                raise ConfigSyntaxError(f"line {line}: unterminated quote")
-            i += 1
-            tokens.append(Token("".join(value), start, i, line, quoted=True))
-        else:
-            start, value = i, []
-            while i < n and text[i] not in " \t\r\n;{}\"'":
-                if text[i] == "\\" and i + 1 < n:
-                    value.append(text[i])  # an escape in a word stays as written
-                    i += 1
-                value.append(text[i])
-                i += 1
-            # A '#' inside a word is part of it; '{' inside ${var} too (Nginx's own rule).
-            while i < n and text[i] == "{" and value and value[-1] == "$":
-                while i < n and text[i] != "}":
-                    value.append(text[i])
-                    i += 1
-                if i < n:
-                    value.append("}")
-                    i += 1
-                while i < n and text[i] not in " \t\r\n;{}\"'":
-                    value.append(text[i])
-                    i += 1
-            tokens.append(Token("".join(value), start, i, line))
+        elif kind == "punct":
+            tokens.append(Token(raw, position, match.end(), line))
+        elif kind == "quoted":
+            quote = raw[0]
+            # \" inside "...": the quote itself; any other escape stays as written (Nginx's modules
+            # read \n, \. etc. themselves).
+            tokens.append(Token(raw[1:-1].replace("\\" + quote, quote), position, match.end(), line, quoted=True))
+            line += raw.count("\n")
+        elif kind == "word":
+            tokens.append(Token(raw, position, match.end(), line))
+        position = match.end()
     return tokens
 
 
