@@ -73,6 +73,13 @@ def test_a_hand_written_upstream_is_adopted_keeping_its_settings(lb_stack: Start
     write(stack, MANAGED, HAND_WRITTEN)
     status = cli(stack, "status")
     assert "live slot:   blue (inferred from down/weights" in status.out, status
+    plan = cli(stack, "plan", "--to", "auto", "--blue", "blue:8080", "--green", "green:8080")
+    assert plan.code == 0, plan
+    assert "-    server blue:8080 max_fails=3 fail_timeout=10s;" in plan.out
+    assert "+    server blue:8080 max_fails=3 fail_timeout=10s down;" in plan.out
+    assert "keepalive" not in "".join(
+        line for line in plan.out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    )
     for expected in ("green", "blue"):
         swap = cli(stack, "swap", "--to", "auto", "--blue", "blue:8080", "--green", "green:8080", "--json")
         assert swap.code == 0, swap
