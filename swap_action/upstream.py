@@ -23,7 +23,7 @@ import jinja2
 import jinja2.sandbox
 
 from .errors import InputError, StateError
-from .inputs import SLOTS, Slots, other
+from .inputs import SLOTS, Slots, other, parse_addresses
 
 STATE_PREFIX = "# bluegreen-swap state: "
 _SERVER_LINE = re.compile(r"^\s*server\s+(?P<address>[^\s;]+)(?P<params>[^;]*);(?:\s*#\s*slot=(?P<slot>\w+))?")
@@ -178,21 +178,54 @@ def parse_state(text: str) -> State:
         if line.startswith(STATE_PREFIX):
             try:
                 data = json.loads(line[len(STATE_PREFIX) :])
+                # Read back from the LB: untrusted. Every value is checked as an input would be
+                # before it can reach a rendered file again.
                 return State(
-                    live=data["live"],
-                    weights={k: int(v) for k, v in data["weights"].items()},
-                    blue=tuple(data["blue"]),
-                    green=tuple(data["green"]),
-                    generation=data["generation"],
-                    previous=data.get("previous"),
+                    live=_slot_or_none(data["live"]),
+                    weights={_slot(k): _percent(v) for k, v in data["weights"].items()},
+                    blue=_addresses("blue", data["blue"]),
+                    green=_addresses("green", data["green"]),
+                    generation=_generation(data["generation"]),
+                    previous=_slot_or_none(data.get("previous")),
                     adopted=data.get("adopted") is True,
                 )
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
                 raise StateError(
                     f"the state line of the managed file is damaged ({exc})",
                     "restore the file from its .previous copy, or pass 'to' explicitly and let the next swap rewrite it",
                 ) from None
     return _infer_state(text)
+
+
+def _slot(value: object) -> str:
+    if value not in SLOTS:
+        raise ValueError(f"{str(value)[:40]!r} is not a slot")
+    return str(value)
+
+
+def _slot_or_none(value: object) -> str | None:
+    return None if value is None else _slot(value)
+
+
+def _percent(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise ValueError(f"{str(value)[:40]!r} is not a percentage")
+    return value
+
+
+def _addresses(slot: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{slot} is not a list of servers")
+    return parse_addresses(slot, ",".join(value)) if value else ()
+
+
+_GENERATION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _generation(value: object) -> str:
+    if not isinstance(value, str) or not _GENERATION.match(value):
+        raise ValueError("the generation is not one the engine writes")
+    return value
 
 
 def _infer_state(text: str) -> State:

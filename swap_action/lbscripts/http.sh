@@ -1,5 +1,6 @@
 # HTTP requests made from the LB host, each on a fresh connection. The status comes from curl's
-# own report, the body from a separate file: a body can never be read as a status.
+# own report, the body from a separate file: a body can never be read as a status. -g: a URL is
+# one URL ([1-99999] or {a,b} in it is never a curl glob).
 http_get() {
     # http_get METHOD MAX_SECONDS URL... -> per URL: url= answer=CODE SECONDS body:
     # With _codes set (the gate): 'URL CODE' lines appended there, and a body only for an answer
@@ -11,7 +12,7 @@ http_get() {
     for _url in "$@"; do
         : > "$_hb"
         # curl's report goes to a file read back with the builtin read: no subshell to fork.
-        curl -s --proto '=http,https' -X "$_method" --max-time "$_max" -H 'Connection: close' \
+        curl -s -g --proto '=http,https' -X "$_method" --max-time "$_max" -H 'Connection: close' \
             -o "$_hb" -w '%{http_code} %{time_total}' "$_url" > "$_hb.w" 2>/dev/null
         _w=""
         read -r _w < "$_hb.w" 2>/dev/null

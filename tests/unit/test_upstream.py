@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from fakes import initial_file
 
 from swap_action.errors import InputError, StateError
-from swap_action.inputs import Slots
-from swap_action.upstream import State, parse_state, render, server_lines, weights_for_step
+from swap_action.inputs import Slots, swap_options_from
+from swap_action.upstream import STATE_PREFIX, State, parse_state, render, server_lines, weights_for_step
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOTS = Slots(blue=("blue-1:8080", "blue-2:8080"), green=("green-1:8080",))
@@ -164,3 +166,31 @@ def test_shipped_initial_file_is_what_render_writes() -> None:
         previous=None,
     )
     assert (ROOT / "images/lb/upstream.conf").read_text() == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("blue", ["blue:8080;}\nserver {\n listen 81"]),  # an address that would render another block
+        ("green", "green:8080"),
+        ("live", "purple"),
+        ("weights", {"blue": 101, "green": 0}),
+        ("generation", 'g1"; return 200 "x'),
+        ("previous", ["blue"]),
+    ],
+)
+def test_a_crafted_state_line_is_refused_before_it_is_rendered_again(field: str, value: object) -> None:
+    """Read back from the LB, the state line is untrusted: each value is checked as an input is."""
+    text = initial_file()
+    line = next(line for line in text.splitlines() if line.startswith(STATE_PREFIX))
+    data = json.loads(line[len(STATE_PREFIX) :])
+    data[field] = value
+    crafted = text.replace(line, STATE_PREFIX + json.dumps(data))
+    with pytest.raises(StateError):
+        parse_state(crafted)
+
+
+@pytest.mark.parametrize("text", ["25h", "100000000h", "9" * 400, "1e9s"])
+def test_durations_are_bounded(text: str) -> None:
+    with pytest.raises(InputError):
+        swap_options_from({"step-pause": text})
