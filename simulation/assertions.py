@@ -173,6 +173,7 @@ def in_flight_completed_on_old(result: RunResult) -> Check:
         )
     old = other(swap.target) if swap else "blue"
     spanning = [r for r in long if confirmed is not None and r.start < confirmed < r.end]
+    early = [r for r in long if confirmed is not None and r.end <= confirmed]
     bad = [r for r in long if r.failed or r.slot != old]
     ok = not bad and confirmed is not None and len(spanning) == len(long)
     return Check(
@@ -180,7 +181,8 @@ def in_flight_completed_on_old(result: RunResult) -> Check:
         "requests in flight at the switch complete on the old slot with full bodies",
         ok,
         f"{len(long) - len(bad)}/{len(long)} long requests completed on {old} with full bodies; "
-        f"{len(spanning)} spanned the switch",
+        f"{len(spanning)} spanned the switch"
+        + (f"; {too_fast_hint(early, confirmed)}" if early and confirmed is not None else ""),
         {
             "long_requests": len(long),
             "completed_on_old": len(long) - len(bad),
@@ -190,6 +192,37 @@ def in_flight_completed_on_old(result: RunResult) -> Check:
             "failures": [{"slot": r.slot, "status": r.status, "complete": r.complete, "error": r.error} for r in bad],
         },
     )
+
+
+def too_fast_hint(early: list[RequestRecord], confirmed: float) -> str:
+    """Why long requests did not span the switch: they were over before it."""
+    longest = max(r.end - r.start for r in early)
+    return (
+        f"{len(early)} ended before the switch was confirmed (the longest lasted {longest:.2f} s): "
+        "set --long-path to an endpoint slower than the swap (a few seconds), or --long-path none"
+    )
+
+
+def websocket_fix(result: RunResult, swap: SwapRun | None, problems: list[str], cut: int) -> str:
+    """What to change when WebSockets on the old slot were not drained as the scenario expects."""
+    scenario = result.scenario
+    drain = swap.report.drain if swap and swap.report else None
+    if scenario.hook_closes_websockets and cut:
+        answered = ", ".join(str(status) for _url, status in drain.hook) if drain and drain.hook else "nothing"
+        return (
+            f"{cut} WebSocket(s) were cut at the drain deadline (1006, no close frame): the drain hook "
+            f"'{scenario.drain_hook}' (it answered {answered}) did not make the app close them with 1001. "
+            "If the app has no drain hook, run with --drain-hook none --drain-policy cut (they are then cut "
+            "at the deadline by design and clients reconnect to the new slot); otherwise set --drain-hook to "
+            "the app's endpoint that closes its WebSockets with 1001"
+        )
+    if not scenario.hook_closes_websockets and any("after the drain deadline" in p for p in problems):
+        return (
+            "the app has no drain hook, so its WebSockets stay open until the drain deadline, and "
+            f"--drain-policy {scenario.drain_policy} leaves them there: set --drain-hook '[METHOD] /path' (the "
+            "app's endpoint that closes them with 1001) or --drain-policy cut"
+        )
+    return ""
 
 
 def _windows(result: RunResult) -> list[tuple[str, float, float]]:
@@ -253,6 +286,7 @@ def websockets_drained(result: RunResult) -> Check:
     reconnected = [w for w in result.websockets if w.attempt > 1]
     ok = len(on_old) == len(first) and len(first) > 0 and not problems
     codes = Counter(str(w.close_code) for w in on_old)
+    fix = "" if ok else websocket_fix(result, swap, problems, codes.get("1006", 0))
     return Check(
         "websockets_drained",
         "WebSockets on the old slot stay open through the switch, then close with 1001 before the deadline"
@@ -261,8 +295,10 @@ def websockets_drained(result: RunResult) -> Check:
         ok,
         f"{len(on_old)}/{len(first)} WebSockets opened on {old}; close codes {dict(codes)}; "
         f"max silence {max((w.max_gap_s for w in on_old), default=0):.2f}s; {len(reconnected)} reconnected"
-        + (f"; problems: {'; '.join(problems[:3])}" if problems else ""),
+        + (f"; problems: {'; '.join(problems[:3])}" if problems else "")
+        + (f". {fix}" if fix else ""),
         {
+            "fix": fix,
             "opened": len(first),
             "on_old": len(on_old),
             "close_codes": dict(codes),

@@ -15,7 +15,7 @@ from swap_action.errors import InputError
 from swap_action.inputs import parse_steps
 
 from .assertions import evaluate
-from .environment import APP_IMAGE, AppSpec, StartupError
+from .environment import APP_IMAGE, LB_IMAGE, UPSTREAM, AppSpec, StartupError
 from .report import summary_lines, write
 from .scenario import DEMO_DRAIN_HOOK, Scenario, run
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument(
         "--long-path",
         default=None,
-        help="a slow endpoint whose requests span the swap, e.g. /delay/5 "
+        help="a slow endpoint whose requests span the swap, e.g. /delay/5, or 'none' "
         "(default: the demo app's /slow?seconds=N, N long enough to span every canary step)",
     )
     app.add_argument("--ws-path", default="/ws", help="WebSocket path, or 'none' (default /ws)")
@@ -81,11 +81,30 @@ def build_parser() -> argparse.ArgumentParser:
         f"open until the drain deadline (default: '{DEMO_DRAIN_HOOK}' when both slots run the demo "
         "app, else none)",
     )
-    swap.add_argument(
+    lb = p.add_argument_group(
+        "the load balancer",
+        "The harness adds to the LB's config only what it needs (the managed upstream file and its "
+        "include, the X-Upstream-Addr header where the site proxies to the upstream) and says what it added.",
+    )
+    lb.add_argument(
+        "--nginx-image",
+        default=LB_IMAGE,
+        help="your Nginx image, any version; it needs sh, coreutils, awk, getent and curl (default: the project's "
+        f"{LB_IMAGE}, Debian bookworm's Nginx 1.22.1)",
+    )
+    lb.add_argument(
+        "--nginx-conf",
+        type=Path,
+        help="your full nginx.conf, or a directory of config (holding nginx.conf) laid over /etc/nginx "
+        "(default: the image's own)",
+    )
+    lb.add_argument(
         "--nginx-template",
         type=Path,
-        help="your server block as a jinja2 template (variables: upstream, listen, bluegreen_headers)",
+        help="your server block as a jinja2 template (variables: upstream, listen, bluegreen_headers); it "
+        "replaces the server blocks on port 80",
     )
+    lb.add_argument("--upstream", default=UPSTREAM, help=f"the upstream your site proxies to (default {UPSTREAM})")
     p.add_argument(
         "--report-dir",
         type=Path,
@@ -100,6 +119,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
     spec = {"port": args.app_port, "health_path": args.health_path, "env": env}
     ws_path = None if args.ws_path.lower() == "none" else args.ws_path
+    no_long = args.long_path is not None and args.long_path.lower() == "none"
     if args.drain_hook is None:
         demo = args.blue_image == APP_IMAGE and args.green_image == APP_IMAGE
         hook = DEMO_DRAIN_HOOK if demo else None
@@ -110,11 +130,15 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         blue=AppSpec(image=args.blue_image, **spec),
         green=AppSpec(image=args.green_image, **spec),
         nginx_template=args.nginx_template.read_text() if args.nginx_template else None,
+        lb_image=args.nginx_image,
+        nginx_conf=args.nginx_conf,
+        upstream=args.upstream,
+        path=args.path,
         rate=args.rate,
         keepalive_clients=args.clients,
         fresh_clients=args.fresh_clients,
-        long_requests=args.long_requests,
-        long_path=args.long_path,
+        long_requests=0 if no_long else args.long_requests,
+        long_path=None if no_long else args.long_path,
         websockets=args.websockets if ws_path else 0,
         ws_path=ws_path,
         ws_echo=not args.no_ws_echo,

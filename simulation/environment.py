@@ -13,6 +13,10 @@ says what was still pending and what to check.
 
 Which slot served a request is found without the app's help: the harness's Nginx site adds
 ``X-Upstream-Addr: $upstream_addr`` and the harness maps container addresses to slots.
+
+The LB is any image with Nginx (``lb_image``) and any configuration (``nginx_conf``: a team's
+nginx.conf or directory of config); ``lb_setup.plan_lb`` adds only what the harness needs (the
+managed upstream file and its include, the header) and says what it added (``lb_plan.added``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -32,6 +37,9 @@ import requests
 
 from swap_action.inputs import Slots
 from swap_action.upstream import marker_socket, render
+
+from .lb_image import REQUIRED_TOOLS, TOOLS_SCRIPT, ImageError, lb_tree, missing_tools, missing_tools_message
+from .lb_setup import LbPlan, SetupError, plan_lb
 
 # testcontainers on machines without a registry, or that look like containers themselves.
 # (The harness removes its own containers, so the reaper is not needed.)
@@ -54,6 +62,14 @@ UPSTREAM = "app"
 START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.1
 HEADERS_SNIPPET = "add_header X-Upstream-Addr $upstream_addr always;"
+HARNESS_SITE = Path(__file__).parent / "templates" / "site.conf.j2"
+# Nginx's processes from /proc (the LB may have no ps): "PID TITLE" per line.
+NGINX_PROCESSES = (
+    'for d in /proc/[0-9]*; do t=; read -r t < "$d/cmdline" 2>/dev/null; '
+    'case "$t" in "nginx: "*) echo "${d#/proc/} $t" ;; esac; done'
+)
+# The error log's tail when it is a regular file (a link to /dev/stderr would block tail).
+ERROR_LOG_TAIL = '[ -f "$1" ] && exec tail -n 200 "$1"; echo "($1 is not a regular file: see the container\'s log)"'
 
 
 class StartupError(RuntimeError):
@@ -84,6 +100,31 @@ class LocalPortContainer(DockerContainer):
     def with_local_port(self, port: int) -> LocalPortContainer:
         self.ports[f"{port}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]
         return self
+
+
+class LbTools(WaitStrategy):
+    """Fails at once, naming what to install, when the LB lacks a program the harness or the
+    engine runs there (or a POSIX sh). An LB that already exited is left to the next strategy."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__()
+        self._image = image
+
+    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
+        assert isinstance(container, DockerContainer)
+        try:
+            result = container.exec(["sh", "-c", TOOLS_SCRIPT, "sh", *REQUIRED_TOOLS])
+        except docker.errors.APIError:
+            return  # not running (any more): the LB probe reports the exit with its log
+        output = result.output.decode(errors="replace")
+        if result.exit_code in (126, 127) or "executable file not found" in output:
+            raise StartupError(
+                f"the LB image {self._image} has no POSIX sh: the swap engine runs sh scripts on the LB "
+                "(a distroless image cannot be swapped); use an image with sh, coreutils, awk, getent and curl"
+            )
+        missing = missing_tools(output)
+        if missing:
+            raise StartupError(missing_tools_message(self._image, missing))
 
 
 class LbProbe(WaitStrategy):
@@ -171,12 +212,17 @@ class Environment:
         name: str | None = None,
         lb_image: str = LB_IMAGE,
         nginx_template: str | None = None,
+        nginx_conf: Path | None = None,
+        upstream: str = UPSTREAM,
         ssh_authorized_keys: str | None = None,
         start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.blue_spec, self.green_spec = blue or AppSpec(), green or AppSpec()
         self.lb_image = lb_image
         self.nginx_template = nginx_template
+        self.nginx_conf = nginx_conf
+        self.upstream = upstream
+        self.lb_plan: LbPlan | None = None  # what the harness put on the LB (set by start)
         self.ssh_authorized_keys = ssh_authorized_keys
         self.start_timeout = start_timeout
         self.name = name or f"bgsim-{uuid.uuid4().hex[:8]}"
@@ -193,6 +239,20 @@ class Environment:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def managed_file(self) -> str:
+        """The managed upstream file on the LB: the engine's config-path."""
+        return self.lb_plan.managed_file if self.lb_plan else MANAGED_FILE
+
+    @property
+    def error_log(self) -> str:
+        return self.lb_plan.error_log if self.lb_plan else ERROR_LOG
+
+    @property
+    def http_port(self) -> int:
+        """The port the LB's site listens on inside the container (published as ``lb_port``)."""
+        return self.lb_plan.port if self.lb_plan else 80
 
     @property
     def lb(self) -> DockerContainer:
@@ -227,7 +287,7 @@ class Environment:
     def start(self) -> Environment:
         start = time.perf_counter()
         check_images(self.lb_image, self.blue_spec.image, self.green_spec.image)
-        site = self.site_config() if self.nginx_template is not None else None
+        self.lb_plan = plan = self.plan()
         try:
             self.network = Network()
             self.network.name = self.name
@@ -248,17 +308,16 @@ class Environment:
                 LocalPortContainer(self.lb_image)
                 .with_name(self.lb_container_name)
                 .with_network(self.network)
-                .with_local_port(80)
-                .with_copy_into_container(self.initial_upstream().encode(), MANAGED_FILE)
+                .with_local_port(plan.port)
                 .waiting_for(self._lb_ready())
             )
-            if site is not None:
-                lb = lb.with_copy_into_container(site.encode(), SITE_FILE)
+            for path, data in plan.files.items():
+                lb = lb.with_copy_into_container(data, path)
             if self.ssh_authorized_keys is not None:
                 lb = lb.with_local_port(22).with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
             self.containers["lb"] = lb
             lb.start()
-            self.lb_port = int(lb.get_exposed_port(80))
+            self.lb_port = int(lb.get_exposed_port(plan.port))
         except BaseException as exc:
             self.stop()
             if isinstance(exc, TimeoutError):
@@ -278,9 +337,24 @@ class Environment:
             self.network = None
 
     # -- helpers --------------------------------------------------------------------------
+    def plan(self) -> LbPlan:
+        """What goes on the LB: the image's config (or ``nginx_conf``) with the harness's additions."""
+        try:
+            tree, user_files = lb_tree(self.lb_image, self.nginx_conf)
+            return plan_lb(
+                tree,
+                upstream=self.upstream,
+                managed=self.initial_upstream(),
+                template_site=self.site_config() if self.nginx_template is not None else None,
+                harness_site=self._render_site(HARNESS_SITE.read_text()),
+                user_files=user_files,
+            )
+        except (ImageError, SetupError) as exc:
+            raise StartupError(str(exc)) from None
+
     def initial_upstream(self) -> str:
         return render(
-            upstream=UPSTREAM,
+            upstream=self.upstream,
             slots=self.slots,
             weights={"blue": 100, "green": 0},
             generation="g0-initial",
@@ -289,13 +363,8 @@ class Environment:
 
     def site_config(self) -> str:
         assert self.nginx_template is not None
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         try:
-            text = env.from_string(self.nginx_template).render(
-                upstream=UPSTREAM,
-                listen=80,
-                bluegreen_headers=HEADERS_SNIPPET,
-            )
+            text = self._render_site(self.nginx_template)
         except jinja2.TemplateError as exc:
             raise StartupError(
                 f"--nginx-template does not render: {exc}. Available variables: upstream, listen, bluegreen_headers"
@@ -306,6 +375,10 @@ class Environment:
                 "{{ upstream }}: the harness tells slots apart by $upstream_addr"
             )
         return text
+
+    def _render_site(self, template: str) -> str:
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        return env.from_string(template).render(upstream=self.upstream, listen=80, bluegreen_headers=HEADERS_SNIPPET)
 
     def redeploy(self, slot: str) -> None:
         """Restart a slot's container (a fresh deploy of the idle slot) and wait until it is healthy."""
@@ -323,20 +396,26 @@ class Environment:
         result = self.lb.exec(list(argv))
         return -1 if result.exit_code is None else result.exit_code, result.output.decode(errors="replace")
 
+    def nginx_processes(self) -> list[str]:
+        """'PID TITLE' of each Nginx process on the LB, read from /proc (no ps needed)."""
+        return [line.strip() for line in self.lb_exec("sh", "-c", NGINX_PROCESSES)[1].splitlines() if line.strip()]
+
     def diagnostics(self) -> dict[str, str]:
         """The LB's error log, managed file and processes: attached to failing reports."""
         out: dict[str, str] = {}
         if "lb" not in self.containers:
             return out
         for label, argv in (
-            ("nginx_error_log", ["tail", "-n", "200", ERROR_LOG]),
-            ("managed_file", ["cat", MANAGED_FILE]),
-            ("nginx_processes", ["ps", "-eo", "pid,ppid,etimes,args"]),
+            ("nginx_error_log", ["sh", "-c", ERROR_LOG_TAIL, "sh", self.error_log]),
+            ("managed_file", ["cat", self.managed_file]),
+            ("nginx_processes", ["sh", "-c", NGINX_PROCESSES]),
         ):
             try:
                 out[label] = self.lb_exec(*argv)[1]
             except Exception as exc:
                 out[label] = f"(unavailable: {exc})"
+        if out.get("nginx_error_log", "").startswith("("):
+            out["lb_container_log"] = self.slot_logs("lb", tail=200)
         return out
 
     def slot_logs(self, slot: str, tail: int = 30) -> str:
@@ -365,17 +444,26 @@ class Environment:
         )
 
     def _lb_ready(self) -> WaitStrategy:
-        marker = ["curl", "-fsS", "-o", "/dev/null", "--unix-socket", marker_socket(UPSTREAM), "http://lb/generation"]
+        marker = [
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "--unix-socket",
+            marker_socket(self.upstream),
+            "http://lb/generation",
+        ]
         strategies: list[WaitStrategy] = [
+            LbTools(self.lb_image),
             # The generation marker: Nginx is up and serves the managed file (whatever the site).
             LbProbe(
                 {"nginx": marker},
                 watch={slot: self.containers[slot] for slot in ("blue", "green")},
-                hint=f"read the LB's {ERROR_LOG} (docker logs {self.lb_container_name})",
+                hint=f"read the LB's {self.error_log} (docker logs {self.lb_container_name})",
             ),
             self._slots_answer("blue", "green"),
             # Port 80 through its published port on 127.0.0.1: any HTTP answer will do.
-            HttpWaitStrategy(80, "/").for_status_code_matching(lambda _status: True),
+            HttpWaitStrategy(self.http_port, "/").for_status_code_matching(lambda _status: True),
         ]
         if self.ssh_authorized_keys is not None:
             banner = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22 && head -c 4 <&3 | grep -q SSH-"]

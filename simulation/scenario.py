@@ -2,6 +2,8 @@
 
 Timeline of the default scenario (seconds from the start of traffic)::
 
+    -1    each endpoint is tried once through the LB (``preflight``): one that cannot do its part
+          stops the run here, naming the flag to set
     0     WebSockets open on blue, steady load starts
     1     long requests start on blue (they span the swap)
     2     swap blue -> green with swap_action's own engine (the demo app's drain hook closes its
@@ -21,6 +23,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from swap_action.engine import Engine
 from swap_action.errors import SwapError
@@ -30,7 +34,8 @@ from swap_action.outcome import ErrorInfo, SwapReport
 from swap_action.timeline import Observer, PlainObserver
 from swap_action.transport.docker import DockerTransport
 
-from .environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment
+from .environment import LB_IMAGE, UPSTREAM, AppSpec, Environment
+from .preflight import LONG_AT_ONCE_S, Probe, preflight
 from .records import RequestRecord, WebSocketRecord
 from .traffic import Traffic, TrafficPlan
 
@@ -43,6 +48,10 @@ class Scenario:
     blue: AppSpec = field(default_factory=AppSpec)
     green: AppSpec = field(default_factory=AppSpec)
     nginx_template: str | None = None
+    lb_image: str = LB_IMAGE  # any image with Nginx (and sh, coreutils, awk, getent, curl)
+    nginx_conf: Path | None = None  # a team's nginx.conf, or a directory laid over /etc/nginx
+    upstream: str = UPSTREAM  # the upstream the site proxies to (what the swap manages)
+    path: str = "/"  # the steady load's path
     rate: float = 400.0
     keepalive_clients: int = 16
     fresh_clients: int = 4
@@ -84,6 +93,30 @@ class SwapRun:
 
 
 @dataclass
+class LbInfo:
+    """The LB the run used, and what the harness added to its configuration."""
+
+    image: str
+    nginx_version: str
+    nginx_conf: str | None
+    managed_file: str
+    added: list[str]
+    preflight: list[Probe] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "nginx_version": self.nginx_version,
+            "nginx_conf": self.nginx_conf,
+            "managed_file": self.managed_file,
+            "added_by_harness": list(self.added),
+            "preflight": [
+                {"role": p.role, "path": p.path, "ok": p.ok, "detail": p.detail, "fix": p.fix} for p in self.preflight
+            ],
+        }
+
+
+@dataclass
 class RunResult:
     scenario: Scenario
     requests: list[RequestRecord]
@@ -97,6 +130,7 @@ class RunResult:
     diagnostics: dict[str, str]
     slot_addresses: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    lb: LbInfo | None = None
 
 
 def long_path_of(scenario: Scenario) -> str:
@@ -122,17 +156,18 @@ def engine_swap(env: Environment, options: SwapOptions, observer: Observer | Non
 def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptions:
     """The scenario's swap as the action's inputs, through the action's validators: a bad value
     raises the ``InputError`` the action would."""
+    verify = "http://127.0.0.1/" if env.http_port == 80 else f"http://127.0.0.1:{env.http_port}/"
     return swap_options_from(
         {
-            "config-path": MANAGED_FILE,
-            "upstream": UPSTREAM,
+            "config-path": env.managed_file,
+            "upstream": env.upstream,
             "blue": ",".join(env.slots.blue),
             "green": ",".join(env.slots.green),
             "to": target,
             "steps": ",".join(str(step) for step in scenario.steps),
             "step-pause": f"{scenario.step_pause}s",
             "health-path": env.spec(target).health_path,
-            "verify-url": "http://127.0.0.1/",
+            "verify-url": verify,
             "drain-timeout": f"{scenario.drain_timeout}s",
             "drain-hook": scenario.drain_hook or "",
             "drain-policy": scenario.drain_policy,
@@ -142,26 +177,68 @@ def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptio
 
 def run(scenario: Scenario, progress: Progress = print) -> RunResult:
     wall = time.perf_counter()
-    env = Environment(scenario.blue, scenario.green, nginx_template=scenario.nginx_template)
+    env = Environment(
+        scenario.blue,
+        scenario.green,
+        lb_image=scenario.lb_image,
+        nginx_template=scenario.nginx_template,
+        nginx_conf=scenario.nginx_conf,
+        upstream=scenario.upstream,
+    )
     swap_options(scenario, env, "green")  # refused here, before any container starts
-    progress("starting LB, blue and green (testcontainers)...")
+    progress(f"starting LB ({scenario.lb_image}), blue and green (testcontainers)...")
     env.start()
     try:
-        progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url}")
+        lb = lb_info(scenario, env)
+        progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url} ({lb.nginx_version})")
+        progress(f"managed upstream file: {lb.managed_file}; the harness added to the LB's config:")
+        for line in lb.added or ["nothing"]:
+            progress(f"  + {line}")
+        lb.preflight = asyncio.run(_preflight(scenario, env))
+        progress(
+            "endpoints tried once through the LB: " + "; ".join(f"{p.role} {p.path} {p.detail}" for p in lb.preflight)
+        )
         result = asyncio.run(_drive(scenario, env, progress))
+        result.lb = lb
         result.startup_s = env.startup_s
         result.diagnostics = env.diagnostics()
-        _, ps = env.lb_exec("ps", "-eo", "pid,args")
-        result.lb_workers_after = [line.strip() for line in ps.splitlines() if "nginx: worker" in line]
+        result.lb_workers_after = [line for line in env.nginx_processes() if "nginx: worker" in line]
     finally:
         env.stop()
     result.wall_s = time.perf_counter() - wall
     return result
 
 
+def lb_info(scenario: Scenario, env: Environment) -> LbInfo:
+    _code, version = env.lb_exec("nginx", "-v")
+    plan = env.lb_plan
+    return LbInfo(
+        image=scenario.lb_image,
+        nginx_version=version.strip().removeprefix("nginx version: "),
+        nginx_conf=str(scenario.nginx_conf) if scenario.nginx_conf else None,
+        managed_file=env.managed_file,
+        added=list(plan.added) if plan else [],
+    )
+
+
+async def _preflight(scenario: Scenario, env: Environment) -> list[Probe]:
+    """Each endpoint once through the LB; raises ``PreflightError`` (before any traffic or swap)."""
+    return await preflight(
+        env.base_url,
+        path=scenario.path,
+        long_path=long_path_of(scenario) if scenario.long_requests > 0 else None,
+        long_min_s=min(LONG_AT_ONCE_S, scenario.long_lead),
+        long_is_default=not scenario.long_path,
+        ws_path=scenario.ws_path if scenario.websockets > 0 else None,
+        slot_of=env.slot_of,
+        upstream=env.upstream,
+    )
+
+
 async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> RunResult:
     plan = TrafficPlan(
         base_url=env.base_url,
+        path=scenario.path,
         rate=scenario.rate,
         keepalive_clients=scenario.keepalive_clients,
         fresh_clients=scenario.fresh_clients,

@@ -80,6 +80,9 @@ class View:
     diagnostics: list[tuple[str, str]]
     scenario: list[tuple[str, str]]
     slot_addresses: dict[str, str]
+    lb: list[tuple[str, str]] = field(default_factory=list)  # (label, value): image, version, file
+    lb_added: list[str] = field(default_factory=list)  # what the harness added to the LB's config
+    preflight: list[str] = field(default_factory=list)  # each endpoint tried before traffic
 
 
 def error_type(swap: Swap) -> str:
@@ -241,6 +244,18 @@ def view(report: RunReport, buckets: list[Bucket]) -> View:
         diagnostics=list(report.diagnostics.items()),
         scenario=[(k, json.dumps(v, default=str)) for k, v in report.scenario.items()],
         slot_addresses=report.slot_addresses,
+        lb=[
+            (label, str(report.lb[key]))
+            for label, key in (
+                ("image", "image"),
+                ("Nginx", "nginx_version"),
+                ("config given", "nginx_conf"),
+                ("managed upstream file", "managed_file"),
+            )
+            if report.lb.get(key)
+        ],
+        lb_added=list(report.lb.get("added_by_harness", [])),
+        preflight=[f"{p['role']} {p['path']}: {p['detail']}" for p in report.lb.get("preflight", [])],
     )
 
 

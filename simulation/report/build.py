@@ -19,7 +19,7 @@ CLIENT_MODEL = (
     "connection, before any retry) is reported beside it: Nginx's old workers close idle keep-alive "
     "connections at a reload, so a client that never retries would see those."
 )
-SCENARIO_OBJECTS = ("swapper", "blue", "green", "nginx_template")  # not settings: left out of the report
+SCENARIO_OBJECTS = ("swapper", "blue", "green", "nginx_template", "nginx_conf")  # not settings: left out of the report
 BUCKET_S = 0.1
 
 
@@ -41,6 +41,7 @@ def build(result: RunResult, checks: list[Check]) -> RunReport:
         traffic_ended_at=result.traffic_ended_at,
         slot_addresses=dict(result.slot_addresses),
         diagnostics={} if passed else dict(result.diagnostics),
+        lb=result.lb.to_dict() if result.lb else {},
     )
 
 

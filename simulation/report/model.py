@@ -187,11 +187,14 @@ class RunReport:
     traffic_ended_at: float = 0.0
     slot_addresses: dict[str, str] = field(default_factory=dict)
     diagnostics: dict[str, str] = field(default_factory=dict)  # only when the run failed
+    # The LB: image, Nginx version, managed file, what the harness added, the endpoints tried.
+    lb: dict[str, Any] = field(default_factory=dict)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.assertions if c.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """report.json; ``lb`` is there whenever the run reached an LB (always, from the harness)."""
         return {
             "passed": self.passed,
             "assertions": [c.to_dict() for c in self.assertions],
@@ -206,4 +209,5 @@ class RunReport:
             "traffic_ended_at": self.traffic_ended_at,
             "slot_addresses": dict(self.slot_addresses),
             "diagnostics": dict(self.diagnostics),
+            **({"lb": dict(self.lb)} if self.lb else {}),
         }

@@ -74,6 +74,14 @@ def summary_lines(report: RunReport) -> list[str]:
                 f"new workers +{reload.new_workers_ms} ms, old stopped accepting +{reload.old_stopped_ms} ms, "
                 f"marker +{reload.marker_ms} ms"
             )
+    if report.lb:
+        lb = report.lb
+        conf = f", config {lb['nginx_conf']}" if lb.get("nginx_conf") else ""
+        lines.append(
+            f"  LB                        {lb['image']} ({lb['nginx_version']}{conf}); managed file {lb['managed_file']}"
+        )
+        for added in lb.get("added_by_harness") or ["nothing"]:
+            lines.append(f"      harness added: {added}")
     timings = report.timings
     lines.append(f"  timings                   environment {timings.environment_startup_s} s, wall {timings.wall_s} s")
     lines.append("")
