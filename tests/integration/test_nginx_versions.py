@@ -110,3 +110,35 @@ def test_default_simulation_passes(image: str, swap_simulation: Callable[..., Si
     lb = outcome.data["lb"]
     assert lb["image"] == image and lb["nginx_version"].startswith("nginx/")
     assert all(probe["ok"] for probe in lb["preflight"])
+
+
+@IMAGES
+def test_a_hand_written_upstream_is_adopted_keeping_its_settings(
+    image: str, lb_env: Callable[[str], Environment]
+) -> None:
+    """Issue 'meet the LB where it is': status infers the live slot, to: auto swaps there and back,
+    and keepalive, least_conn, max_fails and fail_timeout are all still there afterwards."""
+    env = lb_env(image)
+    blue, green = env.slots.blue[0], env.slots.green[0]
+    text = (
+        "# written by hand\nupstream app {\n    least_conn;\n"
+        f"    server {blue} max_fails=3 fail_timeout=10s;\n"
+        f"    server {green} down max_fails=3 fail_timeout=10s;\n    keepalive 16;\n}}\n"
+    )
+    code, out = env.lb_exec("sh", "-c", 'printf "%s" "$2" > "$1" && nginx -s reload', "w", env.managed_file, text)
+    assert code == 0, out
+    base = [sys.executable, "-m", "swap_action"]
+    target = ["--target", f"docker://{env.lb_container_name}"]
+    status = subprocess.run([*base, "status", *target], capture_output=True, text=True, timeout=60, check=False)
+    assert "live slot:   blue (inferred from down/weights" in status.stdout, status.stdout + status.stderr
+    for live in ("green", "blue"):
+        done = subprocess.run(
+            [*base, "swap", *target, "--to", "auto", "--blue", blue, "--green", green, "--json"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["outcome"]["active"] == live
+        assert _slots(env) == {live}
+        _code, now = env.lb_exec("cat", env.managed_file)
+        assert "least_conn;" in now and "keepalive 16;" in now and "# written by hand" in now
+        assert now.count("max_fails=3 fail_timeout=10s") == 2, now
