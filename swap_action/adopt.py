@@ -83,7 +83,14 @@ def infer(text: str, name: str, given: Slots) -> State | None:
 
 
 def edit(
-    text: str, *, upstream: str, slots: Slots, weights: dict[str, int], generation: str, previous: str | None
+    text: str,
+    *,
+    upstream: str,
+    slots: Slots,
+    weights: dict[str, int],
+    generation: str,
+    previous: str | None,
+    path: str | None = None,
 ) -> str:
     """The user's file with only the slots' ``down``/``weight=`` changed, our state line on top and
     our marker at the end (both replaced on later swaps)."""
@@ -131,7 +138,11 @@ def edit(
         adopted=True,
     )
     return (
-        HEADER + f"{STATE_PREFIX}{state.to_json()}\n" + body.rstrip("\n") + "\n\n" + marker_block(upstream, generation)
+        HEADER
+        + f"{STATE_PREFIX}{state.to_json()}\n"
+        + body.rstrip("\n")
+        + "\n\n"
+        + marker_block(upstream, generation, path)
     )
 
 

@@ -58,6 +58,7 @@ class Run:
         self.owner = _owner()
         self.config_path = options.config_path  # None: discovered from the running config
         self.nginx: Config | None = None  # nginx -T, as read with the lock
+        self.served = ""  # the managed file's generation, answered by its own marker: Nginx serves it
         self.locked = False
         self.probe_result: Probe | None = None
         self.state: State | None = None
@@ -143,6 +144,7 @@ class Run:
                 begun = self.host.begin(
                     self.path, self.lock_dir, self.owner, _lock_ttl(self.options),
                     gate_urls, HEALTH_TIMEOUT_SECONDS, dump=not discovered,
+                    proof_socket=marker_socket(self.options.upstream),
                 )  # fmt: skip
                 gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
@@ -162,6 +164,7 @@ class Run:
             self.probe_result = begun.probe
             if begun.dump is not None:
                 self.nginx = preflight.config_of(begun.dump)
+            self.served = begun.served
             self.early_gate = (begun.gate, tuple(first_gate_urls)) if begun.gate else None
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
@@ -192,7 +195,12 @@ class Run:
                 if self.state and self.state.inferred
                 else ""
             )
-            step.detail = f"{probe.nginx_version}; {self.path}; live: {live}{how}; target: {self.target}"
+            proof = (
+                f" (Nginx serves it: its marker answers {self.served})"
+                if self.served
+                else " (nginx -T: loaded in http)"
+            )
+            step.detail = f"{probe.nginx_version}; {self.path}{proof}; live: {live}{how}; target: {self.target}"
 
     def nothing_to_do(self) -> bool:
         state = self.state
@@ -209,7 +217,7 @@ class Run:
                 # A hand-written upstream: only down/weight= of the slots' servers change.
                 text = adopt.edit(
                     self.current, upstream=self.options.upstream, slots=self.slots, weights=weights,
-                    generation=generation, previous=other(self.target),
+                    generation=generation, previous=other(self.target), path=self.path,
                 )  # fmt: skip
             else:
                 text = render(
@@ -219,6 +227,7 @@ class Run:
                     generation=generation,
                     previous=other(self.target),
                     template=self.options.template,
+                    path=self.path,
                 )
             self.rendered = text
             return text, generation
@@ -447,6 +456,9 @@ class Run:
             step.detail = f"managed file: {self.config_path} (defines 'upstream {self.options.upstream}' in http)"
 
     def check_config(self, probe: Probe) -> None:
+        """nginx -T's verdict, or the cheaper proof: the file's own marker answers its generation."""
+        if self.nginx is None and not self.served:
+            raise StateError("the LB answered neither nginx -T nor the file's marker", "run the swap again")
         preflight.check(self.nginx, self.path, probe.file_kind, self.options.upstream)
 
     def _read_state(self, text: str | None) -> State | None:

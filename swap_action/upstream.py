@@ -116,6 +116,7 @@ def render(
     generation: str,
     previous: str | None,
     template: str | None = None,
+    path: str | None = None,
 ) -> str:
     """Render the whole managed file; raise ``InputError`` for a template that does not render."""
     live = max(weights, key=lambda slot: weights[slot]) if weights else None
@@ -156,18 +157,20 @@ def render(
     return (
         "# Managed by bluegreen-swap: do not edit by hand, the next swap overwrites it.\n"
         f"{STATE_PREFIX}{state.to_json()}\n"
-        f"{body.rstrip()}\n\n" + marker_block(upstream, generation)
+        f"{body.rstrip()}\n\n" + marker_block(upstream, generation, path)
     )
 
 
-def marker_block(upstream: str, generation: str) -> str:
-    """The marker server: answers this file's generation, so the engine can prove Nginx serves it."""
+def marker_block(upstream: str, generation: str, path: str | None = None) -> str:
+    """The marker server: answers this file's generation (and its path), so the engine can prove
+    Nginx serves this very file: a copy elsewhere answers another path."""
+    answer = f"{generation} {path}" if path else generation
     return (
         "# Generation marker: lets the swap engine prove this file is the one being served.\n"
         "server {\n"
         f"    listen unix:{marker_socket(upstream)};\n"
         "    access_log off;\n"
-        f'    location = /generation {{ return 200 "{generation}\\n"; }}\n'
+        f'    location = /generation {{ return 200 "{answer}\\n"; }}\n'
         "}\n"
     )
 

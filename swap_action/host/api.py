@@ -51,7 +51,8 @@ class Begun:
     probe: Probe | None = None  # None unless the lock was acquired
     recovered: bool = False  # a run that died mid-install was settled first
     gate: str = ""  # where the health checks begin started for the gate URLs are collected ("": none)
-    dump: Dump | None = None  # nginx -T, read beside the probe when asked
+    dump: Dump | None = None  # nginx -T, read beside the probe when asked (and not proven unneeded)
+    served: str = ""  # the generation the managed file's own marker answered: Nginx serves this file
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,12 @@ class LbHost(abc.ABC):
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
+        proof_socket: str = "",
     ) -> Begun:
         """Take the lock and read the state; once the lock is held, ``gate_urls`` are health-checked
         in the background for ``install`` to collect (``Begun.gate``); with ``dump``, ``nginx -T``
-        is read in the same trip."""
+        is read in the same trip, unless the marker on ``proof_socket`` answers the generation the
+        managed file records (``Begun.served``: Nginx serves that very file)."""
 
     @abc.abstractmethod
     def dump_config(self) -> Dump:

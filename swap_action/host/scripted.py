@@ -75,9 +75,11 @@ class ScriptedHost(LbHost):
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
+        proof_socket: str = "",
     ) -> Begun:
+        mode = (f"marker:{proof_socket}" if proof_socket else "1") if dump else "0"
         records = self.call(
-            "begin", lock_dir, owner, str(ttl_s), config_path, "1" if dump else "0", f"{gate_max_s:g}", *gate_urls,
+            "begin", lock_dir, owner, str(ttl_s), config_path, mode, f"{gate_max_s:g}", *gate_urls,
             timeout=30 + gate_max_s * len(gate_urls),
         )  # fmt: skip
         lock = LockState(
@@ -100,7 +102,8 @@ class ScriptedHost(LbHost):
             self._probe(records),
             recovered=records.get("recovered") == "restored",
             gate=f"{lock_dir}/gate.{gate}" if wire.to_int(gate) is not None else "",
-            dump=_dump(records) if dump else None,
+            dump=_dump(records) if records.has("dump_exit") else None,
+            served=wire.printable(records.get("served"), 100),
         )
 
     def dump_config(self) -> Dump:

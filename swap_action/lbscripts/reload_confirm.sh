@@ -54,7 +54,8 @@ reload_confirm() {
             curl -s --max-time 1 -H 'Connection: close' --unix-socket "$_sock" \
                 "$_u" "$_u" "$_u" "$_u" "$_u" "$_u" > "$_md/answers" 2>/dev/null
             while read -r _a; do
-                [ "$_a" = "$_gen" ] && { : > "$_marker_file"; exit 0; }
+                # The answer is 'GENERATION PATH' (or, from older files, 'GENERATION').
+                [ "${_a%% *}" = "$_gen" ] && { : > "$_marker_file"; exit 0; }
             done < "$_md/answers"
             sleep 0.005
         done

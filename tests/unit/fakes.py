@@ -65,7 +65,7 @@ KNOWN_DIRECTIVES = {
     "return",
 }
 _SERVER_PARAM = re.compile(r"^(down|backup|weight=\d+|max_fails=\d+|fail_timeout=\d+s?)$")
-_MARKER = re.compile(r'return 200 "(?P<generation>[^"\\]*)\\n"')
+_MARKER = re.compile(r'return 200 "(?P<generation>[^" \\]*)(?: (?P<path>[^"\\]*))?\\n"')
 
 
 @dataclass
@@ -206,6 +206,7 @@ class FakeHost(LbHost):
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
+        proof_socket: str = "",
     ) -> Begun:
         self.calls.append("begin")
         self.gate_urls_at_begin = list(gate_urls)
@@ -223,12 +224,19 @@ class FakeHost(LbHost):
         for path in [p for p in self.files if ".candidate-" in p]:
             del self.files[path]
         self.gates_started += 1 if gate_urls else 0
+        # The marker proof: the served config's marker answers the generation the file records.
+        served = self._served_generation() if proof_socket else None
+        marker = _MARKER.search(self.served)
+        text = self.files.get(config_path, "")
+        names_this_file = marker is not None and marker.group("path") == config_path
+        proven = bool(served) and names_this_file and f'"generation":"{served}"' in text
         return Begun(
             LockState(True, stale_from=stale_from),
             self._probe(config_path),
             recovered,
             "1" if gate_urls else "",
-            self.dump_config() if dump else None,
+            self.dump_config() if dump and not proven else None,
+            served or "" if proven else "",
         )
 
     def dump_config(self) -> Dump:

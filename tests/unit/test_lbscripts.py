@@ -719,3 +719,20 @@ def test_install_that_is_not_applied_never_reloads(lb: Lb, monkeypatch: pytest.M
 
     assert not installed.applied and installed.reload is None
     assert lb.hups(master) == 0 and lb.managed.read_bytes() == OLD_ODD
+
+
+def test_begin_takes_the_files_own_marker_as_proof_instead_of_nginx_t(lb: Lb) -> None:
+    gen = "g1-abc"
+    lb.managed.write_text(f'# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n')
+    proof = _marker(lb, f"{gen} {lb.managed}")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=proof)
+    assert begun.served == gen and begun.dump is None
+
+
+@pytest.mark.parametrize("answer", ["g1-abc /etc/nginx/elsewhere.conf", "g0-old {managed}", None])
+def test_begin_reads_nginx_t_when_the_marker_proves_nothing(lb: Lb, answer: str | None) -> None:
+    gen = "g1-abc"
+    lb.managed.write_text(f'# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n')
+    proof = _marker(lb, answer.format(managed=lb.managed) if answer else None)
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=proof)
+    assert begun.served == "" and begun.dump is not None

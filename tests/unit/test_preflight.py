@@ -84,7 +84,7 @@ def test_no_file_defining_the_upstream_says_which_exist() -> None:
 
 
 def test_an_upstream_defined_elsewhere_is_a_duplicate() -> None:
-    fake = FakeHost()
+    fake = FakeHost(managed="upstream app {\n    server blue:8080;\n    server green:8080 down;\n}\n")
     fake.main_extra = "upstream app { server blue:8080; }"
     error = refused(fake)
     assert "already defined in /etc/nginx/nginx.conf" in error.cause
@@ -105,3 +105,24 @@ def test_a_new_file_where_an_include_matches_is_created() -> None:
     fake = FakeHost(managed="")
     report = Engine(fake, Quiet()).swap(options())
     assert report.outcome.changed and fake.served_slot() == "green"
+
+
+def test_a_file_nginx_serves_is_proven_by_its_own_marker_without_nginx_t() -> None:
+    fake = FakeHost()
+    engine = Engine(fake, Quiet())
+    engine.swap(options())  # the first swap: nginx -T (the initial file's marker names no path)
+    assert fake.calls.count("dump_config") == 1
+    report = engine.swap(options(to="blue"))
+    assert fake.calls.count("dump_config") == 1, "the marker answered this file's path and generation"
+    assert "Nginx serves it: its marker answers" in report.steps[1].detail
+
+
+def test_a_copy_of_the_served_file_elsewhere_is_not_proven_by_the_marker() -> None:
+    fake = FakeHost()
+    Engine(fake, Quiet()).swap(options())
+    fake.files["/etc/nginx/other/upstream.conf"] = fake.files[LB_CONFIG]
+    before, reloads = dict(fake.files), fake.reloads
+    with pytest.raises(InputError) as caught:
+        Engine(fake, Quiet()).swap(options(config_path="/etc/nginx/other/upstream.conf", to="blue"))
+    assert "does not include /etc/nginx/other/upstream.conf" in caught.value.cause
+    assert fake.files == before and fake.reloads == reloads
