@@ -58,7 +58,7 @@ class Run:
         self.owner = _owner()
         self.config_path = options.config_path  # None: discovered from the running config
         self.nginx: Config | None = None  # nginx -T, as read with the lock
-        self.served = ""  # the managed file's generation, answered by its own marker: Nginx serves it
+        self.proof_pending = False  # the file's own marker was asked; install checks it proves the file
         self.locked = False
         self.probe_result: Probe | None = None
         self.state: State | None = None
@@ -144,7 +144,7 @@ class Run:
                 begun = self.host.begin(
                     self.path, self.lock_dir, self.owner, _lock_ttl(self.options),
                     gate_urls, HEALTH_TIMEOUT_SECONDS, dump=not discovered,
-                    proof_socket=marker_socket(self.options.upstream),
+                    proof_socket="" if self.options.dry_run else marker_socket(self.options.upstream),
                 )  # fmt: skip
                 gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
@@ -164,7 +164,7 @@ class Run:
             self.probe_result = begun.probe
             if begun.dump is not None:
                 self.nginx = preflight.config_of(begun.dump)
-            self.served = begun.served
+            self.proof_pending = begun.proof_pending
             self.early_gate = (begun.gate, tuple(first_gate_urls)) if begun.gate else None
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
@@ -196,8 +196,8 @@ class Run:
                 else ""
             )
             proof = (
-                f" (Nginx serves it: its marker answers {self.served})"
-                if self.served
+                " (proof: its own marker, checked before writing)"
+                if self.proof_pending
                 else " (nginx -T: loaded in http)"
             )
             step.detail = f"{probe.nginx_version}; {self.path}{proof}; live: {live}{how}; target: {self.target}"
@@ -256,10 +256,23 @@ class Run:
         if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
             early = self.early_gate[0]
         started = time.time()
+        proof = (self.lock_dir, self.state.generation) if self.proof_pending and self.state else None
         installed = self.host.install(
             self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
-            reload=self._reload_request(generation),
+            reload=self._reload_request(generation), proof=proof,
         )  # fmt: skip
+        self.proof_pending = False
+        if installed.proof_failed:
+            # The marker did not prove Nginx serves this file (nothing was written): ask nginx -T.
+            self.nginx = preflight.config_of(self.host.dump_config())
+            preflight.check(self.nginx, self.path, "present", self.options.upstream)
+            self.observer.info(
+                f"the marker did not answer this file's generation; nginx -T: {self.path} is loaded in http"
+            )
+            installed = self.host.install(
+                self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
+                reload=self._reload_request(generation),
+            )  # fmt: skip
         took = (time.time() - started) * 1000  # one round trip for the phases it did
         reload_ms = _reload_ms(installed.reload, self.options.confirm_timeout) if installed.reload else 0.0
         took = max(took - reload_ms, 0.0)  # the reload's part is the reload-confirm step's
@@ -456,8 +469,9 @@ class Run:
             step.detail = f"managed file: {self.config_path} (defines 'upstream {self.options.upstream}' in http)"
 
     def check_config(self, probe: Probe) -> None:
-        """nginx -T's verdict, or the cheaper proof: the file's own marker answers its generation."""
-        if self.nginx is None and not self.served:
+        """nginx -T's verdict now, or the cheaper proof install checks before it writes anything:
+        the file's own marker (at http level in it) answers the file's generation and path."""
+        if self.nginx is None and not self.proof_pending:
             raise StateError("the LB answered neither nginx -T nor the file's marker", "run the swap again")
         preflight.check(self.nginx, self.path, probe.file_kind, self.options.upstream)
 

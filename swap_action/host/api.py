@@ -51,8 +51,8 @@ class Begun:
     probe: Probe | None = None  # None unless the lock was acquired
     recovered: bool = False  # a run that died mid-install was settled first
     gate: str = ""  # where the health checks begin started for the gate URLs are collected ("": none)
-    dump: Dump | None = None  # nginx -T, read beside the probe when asked (and not proven unneeded)
-    served: str = ""  # the generation the managed file's own marker answered: Nginx serves this file
+    dump: Dump | None = None  # nginx -T, read beside the probe (unless the proof is pending)
+    proof_pending: bool = False  # the file's own marker was asked: install checks its answer
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class Installed:
     test_output: str
     health: tuple[HttpAnswer, ...]
     reload: ReloadResult | None = None  # when a reload was asked for and the candidate was applied
+    proof_failed: bool = False  # the marker did not prove Nginx serves the file: nothing was written
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,8 @@ class LbHost(abc.ABC):
     ) -> Begun:
         """Take the lock and read the state; once the lock is held, ``gate_urls`` are health-checked
         in the background for ``install`` to collect (``Begun.gate``); with ``dump``, ``nginx -T``
-        is read in the same trip, unless the marker on ``proof_socket`` answers the generation the
-        managed file records (``Begun.served``: Nginx serves that very file)."""
+        is read in the same trip, or, with ``proof_socket`` and a file that has the state line,
+        that file's own marker is asked for ``install`` to check (``Begun.proof_pending``)."""
 
     @abc.abstractmethod
     def dump_config(self) -> Dump:
@@ -168,10 +169,13 @@ class LbHost(abc.ABC):
         max_s: float,
         gate: str = "",
         reload: ReloadRequest | None = None,
+        proof: tuple[str, str] | None = None,
     ) -> Installed:
         """``health_urls`` are checked now, or, with ``gate`` (from ``begin``), collected from the
         checks begin started (only these URLs count). With ``reload``, an applied candidate is
-        reloaded and confirmed in the same round trip (``Installed.reload``)."""
+        reloaded and confirmed in the same round trip (``Installed.reload``). With ``proof`` (the
+        lock directory and the file's generation), nothing is written unless the marker begin asked answered it and the
+        file's path (``Installed.proof_failed`` otherwise)."""
 
     @abc.abstractmethod
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...

@@ -103,7 +103,7 @@ class ScriptedHost(LbHost):
             recovered=records.get("recovered") == "restored",
             gate=f"{lock_dir}/gate.{gate}" if wire.to_int(gate) is not None else "",
             dump=_dump(records) if records.has("dump_exit") else None,
-            served=wire.printable(records.get("served"), 100),
+            proof_pending=records.get("proof") == "pending",
         )
 
     def dump_config(self) -> Dump:
@@ -162,14 +162,17 @@ class ScriptedHost(LbHost):
         max_s: float,
         gate: str = "",
         reload: ReloadRequest | None = None,
+        proof: tuple[str, str] | None = None,
     ) -> Installed:
         mode = gate or ("new" if health_urls else "-")
         then = (reload.socket, str(int(reload.timeout_s * 1000)), reload.error_log) if reload else ("-", "-", "-")
         records = self.call(
-            "install", config_path, generation, mode, f"{max_s:g}", *then, *health_urls,
+            "install", config_path, generation, " ".join(proof) if proof else "-", mode, f"{max_s:g}", *then, *health_urls,
             timeout=max_s * max(len(health_urls), 1) + 60 + (reload.timeout_s if reload else 0),
             stdin=text.encode(),
         )  # fmt: skip
+        if records.get("proof") == "failed":
+            return Installed(False, False, "", (), proof_failed=True)
         _staged(records, config_path)
         applied = records.get("applied") == "1"
         return Installed(

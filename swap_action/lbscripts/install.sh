@@ -58,18 +58,32 @@ discard_file() {
 }
 
 install() {
-    # install LIVE GENERATION GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG [URL...] (candidate on
-    # stdin): put the candidate
+    # install LIVE GENERATION PROOF GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG [URL...] (candidate
+    # on stdin). PROOF 'LOCKDIR GEN': before anything is written, the marker begin asked
+    # (LOCKDIR/marker.*) must have answered 'GEN LIVE': Nginx serves this very file; otherwise field
+    # proof=failed and nothing is written (the engine reads nginx -T and decides). PROOF '-': none.
+    # Then put the candidate
     # in the live file's place and test the whole config with nginx -t while the target's health
     # is checked. GATE 'new': check URL... now; GATE '<lock dir>/gate.<id>': collect what begin
     # started there, counting only URL...; GATE '-': no gate. Both good: the old bytes are
     # kept as LIVE.previous (applied=1) and, unless TIMEOUT_MS is '-', Nginx is reloaded and the
     # new generation confirmed at once (reload_confirm's fields follow: one round trip less).
     # Either bad: the old bytes are put back (applied=0), nothing is reloaded.
-    _live=$1 _gen=$2
+    _live=$1 _gen=$2 _proof=$3
     candidate_path "$1" "$2"
-    _gate=$3 _gm=$4 _rsock=$5 _rtimeout=$6 _rlog=$7
-    shift 7
+    _gate=$4 _gm=$5 _rsock=$6 _rtimeout=$7 _rlog=$8
+    shift 8
+    if [ "$_proof" != "-" ]; then
+        _pdir=${_proof% *} _pgen=${_proof##* } _waited=0
+        while [ ! -e "$_pdir/marker.done" ] && [ "$_waited" -lt 600 ]; do sleep 0.005; _waited=$((_waited + 1)); done
+        first_line "$_pdir/marker.out"
+        if [ "$_line" = "$_pgen $_live" ]; then
+            field proof served
+        else
+            field proof failed
+            return 0
+        fi
+    fi
     _gd="" _own_gd=""
     case "$_gate" in
         new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && _own_gd=1 && gate_start "$_gd/" "$_gm" "$@" && set -- ;;

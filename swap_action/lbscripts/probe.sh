@@ -72,9 +72,10 @@ dump_config() {
 begin() {
     # begin LOCKDIR OWNER TTL MANAGED_FILE DUMP GATE_MAX_SECONDS [GATE_URL...]: take the lock,
     # settle a run that died, read the state, and what the preflight needs. DUMP 1: nginx -T
-    # beside it (which files Nginx loads, where). DUMP marker:SOCKET: when the marker on SOCKET
-    # answers the generation the managed file records, Nginx serves that very file (its marker is
-    # in it, at http level): field served=<generation>, no nginx -T; otherwise nginx -T after all.
+    # beside it (which files Nginx loads, where). DUMP marker:SOCKET: the file's own marker is
+    # asked in the background (LOCKDIR/marker.*: field proof=pending) for install to check that it
+    # answers the file's generation and path (then Nginx serves that very file, and nginx -T is
+    # not needed); a file without the state line cannot be proven so: nginx -T at once.
     # The gate's URLs are health-checked in the background from here on, into
     # LOCKDIR/gate.<id>.* (field gate=<id>), for install to collect.
     _ld=$1 _lo=$2 _lt=$3 _mf=$4 _dump=${5:-0} _gm=${6:-5}
@@ -82,13 +83,23 @@ begin() {
     [ "$#" -gt 0 ] && shift
     [ "$#" -gt 0 ] && shift
     lock_acquire "$_ld" "$_lo" "$_lt" || return 0
-    _mpid=""
     case "$_dump" in
         1) dump_start "$_ld/dump." ;;
         marker:/*)
-            ( curl -s --fail --max-time 1 --unix-socket "${_dump#marker:}" http://bluegreen-swap/generation \
-                > "$_ld/marker" 2>/dev/null ) &
-            _mpid=$! ;;
+            # Its second line is the state line in every file the engine writes (builtin read).
+            _l1="" _l2=""
+            [ -f "$_mf" ] && [ ! -L "$_mf" ] && { read -r _l1; read -r _l2; } < "$_mf" 2>/dev/null
+            case "$_l1$_l2" in
+                *"# bluegreen-swap state: "*)
+                    (
+                        curl -s --fail --max-time 2 --unix-socket "${_dump#marker:}" \
+                            http://bluegreen-swap/generation > "$_ld/marker.out" 2>/dev/null
+                        : > "$_ld/marker.done"
+                    ) &
+                    field proof pending
+                    _dump=0 ;;
+                *) dump_start "$_ld/dump."; _dump=1 ;;
+            esac ;;
     esac
     if [ "$#" -gt 0 ]; then
         # Its files live in the lock's directory (removed with the lock): no directory to make.
@@ -102,20 +113,6 @@ begin() {
     fi
     for _c in "${_mf%/*}/.${_mf##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
     probe "$_mf"
-    if [ -n "$_mpid" ]; then
-        wait "$_mpid"
-        first_line "$_ld/marker"
-        _m=${_line%% *}
-        _m=${_m%%[!A-Za-z0-9_-]*}
-        # The marker names its file: a copy of the served file elsewhere answers another path.
-        if [ -n "$_m" ] && [ "${_line#* }" = "$_mf" ] && [ -f "$_mf" ] && [ ! -L "$_mf" ] \
-            && grep -qF "\"generation\":\"$_m\"" "$_mf"; then
-            field served "$_m"
-        else
-            dump_start "$_ld/dump."
-            _dump=1
-        fi
-    fi
     [ "$_dump" = 1 ] && dump_finish
     return 0
 }

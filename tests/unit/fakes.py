@@ -42,6 +42,7 @@ from swap_action.host import (
     ReloadResult,
 )
 from swap_action.transport import CommandResult, Transport
+from swap_action.upstream import STATE_PREFIX
 
 LB_CONFIG = "/etc/nginx/bluegreen/upstream.conf"
 MAIN_CONF = "/etc/nginx/nginx.conf"
@@ -224,19 +225,15 @@ class FakeHost(LbHost):
         for path in [p for p in self.files if ".candidate-" in p]:
             del self.files[path]
         self.gates_started += 1 if gate_urls else 0
-        # The marker proof: the served config's marker answers the generation the file records.
-        served = self._served_generation() if proof_socket else None
-        marker = _MARKER.search(self.served)
-        text = self.files.get(config_path, "")
-        names_this_file = marker is not None and marker.group("path") == config_path
-        proven = bool(served) and names_this_file and f'"generation":"{served}"' in text
+        # A file with the state line: its own marker is asked, for install to check.
+        pending = bool(proof_socket) and dump and STATE_PREFIX in self.files.get(config_path, "")
         return Begun(
             LockState(True, stale_from=stale_from),
             self._probe(config_path),
             recovered,
             "1" if gate_urls else "",
-            self.dump_config() if dump and not proven else None,
-            served or "" if proven else "",
+            self.dump_config() if dump and not pending else None,
+            pending,
         )
 
     def dump_config(self) -> Dump:
@@ -287,10 +284,15 @@ class FakeHost(LbHost):
         max_s: float,
         gate: str = "",
         reload: ReloadRequest | None = None,
+        proof: tuple[str, str] | None = None,
     ) -> Installed:
         """``install``: the candidate in the live file's place, the whole config tested, the target
         health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
         self.calls.append("install")
+        if proof:
+            marker = _MARKER.search(self.served)
+            if marker is None or (marker.group("generation"), marker.group("path")) != (proof[1], config_path):
+                return Installed(False, False, "", (), proof_failed=True)
         self.install_gates.append(gate)
         health = tuple(self._request("GET", url) for url in health_urls)
         self._write(candidate_path(config_path, generation), text)

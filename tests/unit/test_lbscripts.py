@@ -721,18 +721,31 @@ def test_install_that_is_not_applied_never_reloads(lb: Lb, monkeypatch: pytest.M
     assert lb.hups(master) == 0 and lb.managed.read_bytes() == OLD_ODD
 
 
-def test_begin_takes_the_files_own_marker_as_proof_instead_of_nginx_t(lb: Lb) -> None:
+def test_begin_asks_the_files_own_marker_and_install_takes_it_as_proof(lb: Lb) -> None:
     gen = "g1-abc"
-    lb.managed.write_text(f'# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n')
+    lb.managed.write_text(
+        f'# managed\n# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n'
+    )
     proof = _marker(lb, f"{gen} {lb.managed}")
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=proof)
-    assert begun.served == gen and begun.dump is None
+    assert begun.proof_pending and begun.dump is None
+    installed = lb.host.install(str(lb.managed), NEW, "g2", [], 2.0, proof=(str(lb.lock), gen))
+    assert installed.applied and not installed.proof_failed
 
 
 @pytest.mark.parametrize("answer", ["g1-abc /etc/nginx/elsewhere.conf", "g0-old {managed}", None])
-def test_begin_reads_nginx_t_when_the_marker_proves_nothing(lb: Lb, answer: str | None) -> None:
+def test_install_writes_nothing_when_the_marker_proves_nothing(lb: Lb, answer: str | None) -> None:
     gen = "g1-abc"
-    lb.managed.write_text(f'# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n')
+    text = f'# managed\n# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n'
+    lb.managed.write_text(text)
     proof = _marker(lb, answer.format(managed=lb.managed) if answer else None)
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=proof)
-    assert begun.served == "" and begun.dump is not None
+    installed = lb.host.install(str(lb.managed), NEW, "g2", [], 2.0, proof=(str(lb.lock), gen))
+    assert begun.proof_pending and installed.proof_failed and not installed.applied
+    assert lb.managed.read_text() == text and lb.leftovers() == []
+
+
+def test_a_file_without_the_state_line_gets_nginx_t_at_once(lb: Lb) -> None:
+    lb.managed.write_text("upstream app { server a:1; }\n")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=_marker(lb, None))
+    assert not begun.proof_pending and begun.dump is not None

@@ -114,7 +114,7 @@ def test_a_file_nginx_serves_is_proven_by_its_own_marker_without_nginx_t() -> No
     assert fake.calls.count("dump_config") == 1
     report = engine.swap(options(to="blue"))
     assert fake.calls.count("dump_config") == 1, "the marker answered this file's path and generation"
-    assert "Nginx serves it: its marker answers" in report.steps[1].detail
+    assert "proof: its own marker" in report.steps[1].detail
 
 
 def test_a_copy_of_the_served_file_elsewhere_is_not_proven_by_the_marker() -> None:
