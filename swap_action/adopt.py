@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .errors import InputError, StateError
 from .inputs import SLOTS, Slots
 from .nginxconf import ConfigSyntaxError, Directive, parse
-from .upstream import STATE_PREFIX, State, marker_block, server_lines
+from .upstream import STATE_PREFIX, State, marker_block, server_lines, state_for
 
 HEADER = "# Managed by bluegreen-swap (adopted): a swap changes only down/weight= of the slots' servers.\n"
 MARKER_COMMENT = "# Generation marker:"
@@ -127,16 +127,7 @@ def edit(
         edits.append((start, server.directive.end, "".join(f" {p}" for p in params) + ";"))
     for start, end, replacement in sorted(edits, reverse=True):
         body = body[:start] + replacement + body[end:]
-    live = max(weights, key=lambda slot: weights[slot]) if weights else None
-    state = State(
-        live=live,
-        weights=dict(sorted(weights.items())),
-        blue=slots.blue,
-        green=slots.green,
-        generation=generation,
-        previous=previous,
-        adopted=True,
-    )
+    state = state_for(slots, weights, generation, previous, adopted=True)
     return (
         HEADER
         + f"{STATE_PREFIX}{state.to_json()}\n"

@@ -63,6 +63,21 @@ class State:
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+def state_for(
+    slots: Slots, weights: dict[str, int], generation: str, previous: str | None, *, adopted: bool = False
+) -> State:
+    """The state line of a file the engine writes: the slot with the larger share is live."""
+    return State(
+        live=max(weights, key=lambda slot: weights[slot]) if weights else None,
+        weights=dict(sorted(weights.items())),
+        blue=slots.blue,
+        green=slots.green,
+        generation=generation,
+        previous=previous,
+        adopted=adopted,
+    )
+
+
 def new_generation() -> str:
     return f"g{int(time.time() * 1000)}-{secrets.token_hex(3)}"
 
@@ -119,15 +134,8 @@ def render(
     path: str | None = None,
 ) -> str:
     """Render the whole managed file; raise ``InputError`` for a template that does not render."""
-    live = max(weights, key=lambda slot: weights[slot]) if weights else None
-    state = State(
-        live=live,
-        weights=dict(sorted(weights.items())),
-        blue=slots.blue,
-        green=slots.green,
-        generation=generation,
-        previous=previous,
-    )
+    state = state_for(slots, weights, generation, previous)
+    live = state.live
     context = {
         "upstream": upstream,
         "servers": server_lines(slots, weights),
