@@ -1,27 +1,40 @@
 # What the engine needs to know about the LB, in one round trip with few processes.
+nginx_build() {
+    # One awk over nginx -V: the version (V), the main config (C), the build's default error log
+    # (E), and the main config's own error_log (L: top level, before any block), from that file.
+    nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
+        { for (i = 1; i <= NF; i++) {
+            if ($i ~ /^--conf-path=/) conf = substr($i, 13)
+            if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }
+        END {
+            if (conf == "") exit
+            print "C " conf
+            while ((getline line < conf) > 0) {
+                if (line ~ /^[[:space:]]*(events|http|stream|mail)[[:space:]{]/) break
+                if (line ~ /^[[:space:]]*error_log[[:space:]]/) {
+                    split(line, words); sub(";.*", "", words[2]); print "L " words[2]; break
+                }
+            }
+        }'
+}
+
+build_fields() {
+    while read -r _k _v; do
+        case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; L) _main_log=$_v ;; esac
+    done
+}
+
 probe() {
     # probe MANAGED_FILE -> nginx_version= conf= curl= master_pid= error_log=... file=present|missing file:
+    # (begin starts nginx_build in the background into $_vfile, beside its other work.)
     _version="missing" _conf="" _default_log="" _main_log=""
-    if command -v nginx >/dev/null 2>&1; then
-        # One awk over nginx -V: the version, the main config, the build's default error log, and
-        # the main config's own error_log (top level, before any block), read from that file.
-        _build=$(nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
-            { for (i = 1; i <= NF; i++) {
-                if ($i ~ /^--conf-path=/) conf = substr($i, 13)
-                if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }
-            END {
-                if (conf == "") exit
-                print "C " conf
-                while ((getline line < conf) > 0) {
-                    if (line ~ /^[[:space:]]*(events|http|stream|mail)[[:space:]{]/) break
-                    if (line ~ /^[[:space:]]*error_log[[:space:]]/) {
-                        split(line, words); sub(";.*", "", words[2]); print "L " words[2]; break
-                    }
-                }
-            }')
-        while read -r _k _v; do
-            case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; L) _main_log=$_v ;; esac
-        done <<LINES
+    if [ -n "${_vfile:-}" ]; then
+        wait "$_vpid"
+        build_fields < "$_vfile"
+        _vfile=""
+    elif command -v nginx >/dev/null 2>&1; then
+        _build=$(nginx_build)
+        build_fields <<LINES
 $_build
 LINES
     fi
@@ -83,6 +96,12 @@ begin() {
     [ "$#" -gt 0 ] && shift
     [ "$#" -gt 0 ] && shift
     lock_acquire "$_ld" "$_lo" "$_lt" || return 0
+    # nginx -V first, in the background: the longest part of the probe overlaps the rest.
+    if command -v nginx >/dev/null 2>&1; then
+        _vfile="$_ld/nginx_v"
+        nginx_build > "$_vfile" &
+        _vpid=$!
+    fi
     case "$_dump" in
         1) dump_start "$_ld/dump." ;;
         marker:/*)
