@@ -21,20 +21,25 @@ reload_confirm() {
     field old_workers "$_old"
     _offset=0
     if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then _offset=$(wc -c < "$_errlog"); fi
-    _t0=$(now_ms)
     # SIGHUP to the master is what `nginx -s reload` sends, without first parsing the whole config
     # to find the pid file (the config was tested already; a refusal shows as [emerg] below).
+    # The builtin kill goes first and the clock is read just after it (a fork later): timings
+    # below count from that reading, and every absolute time (reload_at_ms + ms) stays exact.
     # Several masters (or none found): let nginx find its own through its pid file.
     if [ "$_masters" -eq 1 ]; then
         kill -HUP "$_master" 2>/dev/null
         _rc=$?
+        _t0=$(now_ms)
+        _sig_ms=0
         _sig_out="cannot signal the nginx master (pid $_master)"
     else
+        _t0=$(now_ms)
         _sig_out=$(nginx -s reload 2>&1)
         _rc=$?
+        _sig_ms=$(( $(now_ms) - _t0 ))
     fi
     field reload_at_ms "$_t0"
-    field signal_ms $(( $(now_ms) - _t0 ))
+    field signal_ms "$_sig_ms"
     if [ "$_rc" -ne 0 ]; then
         field result signal_failed
         blob signal_output "$_sig_out"
