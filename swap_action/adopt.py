@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .errors import InputError, StateError
 from .inputs import SLOTS, Slots
 from .nginxconf import ConfigSyntaxError, Directive, parse
-from .upstream import STATE_PREFIX, State, marker_block, server_lines, state_for
+from .upstream import STATE_PREFIX, State, marker_block, parse_state, server_lines, state_for
 
 HEADER = "# Managed by bluegreen-swap (adopted): a swap changes only down/weight= of the slots' servers.\n"
 MARKER_COMMENT = "# Generation marker:"
@@ -45,6 +45,12 @@ def user_servers(upstream: Directive) -> list[UserServer]:
         weight = int(weights[0]) if weights and weights[0].isdigit() else 1
         servers.append(UserServer(directive.args[0].value, "down" in params, weight, directive))
     return servers
+
+
+def read_state(text: str, name: str, given: Slots) -> State | None:
+    """What a managed file says is live: its state line, else inferred from a hand-written
+    ``upstream name`` (None: the file defines no such upstream)."""
+    return parse_state(text) if STATE_PREFIX in text else infer(text, name, given)
 
 
 def slot_of_host(address: str) -> str | None:

@@ -15,7 +15,7 @@ from .inputs import Slots, SwapOptions
 from .outcome import SwapReport
 from .run import Run
 from .timeline import Observer, PlainObserver
-from .upstream import STATE_PREFIX, State, parse_state
+from .upstream import State
 
 
 class Engine:
@@ -43,7 +43,7 @@ class Engine:
         text = probe.managed_file
         if not text:
             return probe, None
-        return probe, parse_state(text) if STATE_PREFIX in text else adopt.infer(text, upstream, Slots((), ()))
+        return probe, adopt.read_state(text, upstream, Slots((), ()))
 
     def _run(self, options: SwapOptions, *, rollback: bool) -> SwapReport:
         run = Run(self.host, options, self.observer, rollback=rollback)

@@ -29,13 +29,13 @@ from .errors import (
     TransportError,
     VerificationError,
 )
-from .host import HttpAnswer, LbHost, Probe, ReloadRequest, ReloadResult
+from .host import HttpAnswer, Installed, LbHost, Probe, ReloadRequest, ReloadResult
 from .inputs import Slots, SwapOptions, other
 from .nginx import candidate_error, emerg_line, hint_for
 from .nginxconf import Config
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
 from .timeline import Observer, Timeline
-from .upstream import STATE_PREFIX, State, marker_socket, new_generation, parse_state, render, weights_for_step
+from .upstream import State, marker_socket, new_generation, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
 LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confirmations, drain)
@@ -256,11 +256,14 @@ class Run:
         if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
             early = self.early_gate[0]
         started = time.time()
-        proof = (self.lock_dir, self.state.generation) if self.proof_pending and self.state else None
-        installed = self.host.install(
-            self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
-            reload=self._reload_request(generation), proof=proof,
-        )  # fmt: skip
+
+        def attempt(proof: tuple[str, str] | None) -> Installed:
+            return self.host.install(
+                self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
+                reload=self._reload_request(generation), proof=proof,
+            )  # fmt: skip
+
+        installed = attempt((self.lock_dir, self.state.generation) if self.proof_pending and self.state else None)
         self.proof_pending = False
         if installed.proof_failed:
             # The marker did not prove Nginx serves this file (nothing was written): ask nginx -T.
@@ -269,10 +272,7 @@ class Run:
             self.observer.info(
                 f"the marker did not answer this file's generation; nginx -T: {self.path} is loaded in http"
             )
-            installed = self.host.install(
-                self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
-                reload=self._reload_request(generation),
-            )  # fmt: skip
+            installed = attempt(None)
         took = (time.time() - started) * 1000  # one round trip for the phases it did
         reload_ms = _reload_ms(installed.reload, self.options.confirm_timeout) if installed.reload else 0.0
         took = max(took - reload_ms, 0.0)  # the reload's part is the reload-confirm step's
@@ -478,9 +478,7 @@ class Run:
     def _read_state(self, text: str | None) -> State | None:
         if not text:
             return None
-        if STATE_PREFIX in text:
-            return parse_state(text)
-        state = adopt.infer(text, self.options.upstream, self.options.slots)
+        state = adopt.read_state(text, self.options.upstream, self.options.slots)
         if state is None:
             raise InputError(
                 "config-path",
@@ -522,7 +520,12 @@ class Run:
                 + ", ".join(
                     [f"{a.url} answered {a.status or 'nothing'}" for a in bad] + [f"{u} not checked" for u in missing]
                 ),
-                f"fix or redeploy {self.target} before swapping; no traffic was moved",
+                (
+                    f"the app has no {self.options.health_path}: set health-path to a path it answers 2xx "
+                    "(or '' to skip the gate); no traffic was moved"
+                    if bad and not missing and all(a.status == 404 for a in bad)
+                    else f"fix or redeploy {self.target} before swapping; no traffic was moved"
+                ),
             )
         self.timeline.record(step)
         return unhealthy

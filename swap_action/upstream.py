@@ -26,7 +26,6 @@ from .errors import InputError, StateError
 from .inputs import SLOTS, Slots, other, parse_addresses
 
 STATE_PREFIX = "# bluegreen-swap state: "
-_SERVER_LINE = re.compile(r"^\s*server\s+(?P<address>[^\s;]+)(?P<params>[^;]*);(?:\s*#\s*slot=(?P<slot>\w+))?")
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ def marker_block(upstream: str, generation: str, path: str | None = None) -> str
 
 
 def parse_state(text: str) -> State:
-    """Read the state line; for a file we did not write, infer it from its server lines."""
+    """Read the state line of a file the engine wrote (``adopt.read_state`` also reads the others)."""
     for line in text.splitlines():
         if line.startswith(STATE_PREFIX):
             try:
@@ -205,7 +204,9 @@ def parse_state(text: str) -> State:
                     f"the state line of the managed file is damaged ({exc})",
                     "restore the file from its .previous copy, or pass 'to' explicitly and let the next swap rewrite it",
                 ) from None
-    return _infer_state(text)
+    raise StateError(
+        "the managed file has no state line", "let a swap adopt it (adopt.read_state), or restore it from .previous"
+    )
 
 
 def _slot(value: object) -> str:
@@ -237,21 +238,3 @@ def _generation(value: object) -> str:
     if not isinstance(value, str) or not _GENERATION.match(value):
         raise ValueError("the generation is not one the engine writes")
     return value
-
-
-def _infer_state(text: str) -> State:
-    servers: dict[str, list[str]] = {"blue": [], "green": []}
-    live_slots = set()
-    for line in text.splitlines():
-        match = _SERVER_LINE.match(line)
-        if not match or not match.group("slot") or match.group("slot") not in servers:
-            continue
-        slot = match.group("slot")
-        servers[slot].append(match.group("address"))
-        if "down" not in match.group("params").split():
-            live_slots.add(slot)
-    live = next(iter(live_slots)) if len(live_slots) == 1 else None
-    weights = {slot: (100 if slot == live else 0) for slot in SLOTS} if live else {}
-    return State(
-        live=live, weights=weights, blue=tuple(servers["blue"]), green=tuple(servers["green"]), generation="unknown"
-    )

@@ -53,6 +53,8 @@ gate_finish() {
     # URL that counts (all of them when none is named) answered other than 2xx, or not at all.
     _gd=$1 _gw=${2%%.*}
     shift 2
+    # Started by this program: wait for it. Started by begin (another program): poll its file.
+    if [ -n "${_gate_pid:-}" ]; then wait "$_gate_pid" 2>/dev/null; _gate_pid=""; fi
     _waited=0
     while [ ! -s "${_gd}done" ] && [ "$_waited" -lt $((_gw * 200 + 200)) ]; do
         sleep 0.005

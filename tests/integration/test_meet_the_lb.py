@@ -40,9 +40,14 @@ def checksum(stack: LbStack) -> bytes:
 
 
 def write(stack: LbStack, path: str, text: str) -> None:
+    """Write a file on the LB and reload; returns once the master logged the reload."""
+    before = stack.reloads()
     code, out = stack.exec("sh", "-c", 'printf "%s" "$2" > "$1" && nginx -s reload', "w", path, text)
     assert code == 0, out
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while stack.reloads() == before:
+        assert time.monotonic() < deadline, "nginx never logged the reload"
+        time.sleep(0.02)
 
 
 def test_without_config_path_the_file_nginx_loads_is_found(lb_stack: Start) -> None:

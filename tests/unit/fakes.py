@@ -388,6 +388,8 @@ class FakeHost(LbHost):
             return (200, "ok") if app.healthy else (503, "unhealthy")
         if path.startswith("/admin/"):
             return 202, "{}"
+        if path not in ("/", "/version"):
+            return 404, "not found"  # like a real app: only the paths it has
         if app.fail:
             return 500, "failing (APP_FAIL)"
         return 200, f"{app.version}\n"

@@ -476,3 +476,9 @@ def test_without_servers_in_the_inputs_the_gate_runs_in_install(engine: Engine, 
     assert fake.gate_urls_at_begin == [] and fake.install_gates == [""]
     gate = next(step for step in last(engine).steps if step.phase is Phase.GATE)
     assert gate.ok and gate.detail == "http://green:8080/healthz 200"
+
+
+def test_a_health_path_the_app_lacks_names_the_input(engine: Engine, fake: FakeHost) -> None:
+    with pytest.raises(HealthCheckError) as caught:
+        engine.swap(options(health_path="/nope"))
+    assert "answered 404" in caught.value.cause and "set health-path" in caught.value.fix

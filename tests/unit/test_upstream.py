@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fakes import initial_file
 
+from swap_action import adopt
 from swap_action.errors import InputError, StateError
 from swap_action.inputs import Slots, swap_options_from
 from swap_action.upstream import STATE_PREFIX, State, parse_state, render, server_lines, weights_for_step
@@ -92,9 +93,10 @@ def test_state_round_trip() -> None:
         assert state.slots == SLOTS
 
 
-def test_state_of_a_hand_written_file_is_inferred_from_slot_comments() -> None:
+def test_state_of_a_hand_written_file_is_inferred_from_down() -> None:
     text = "upstream app {\n    server a:80;  # slot=blue\n    server b:80 down;  # slot=green\n}\n"
-    state = parse_state(text)
+    state = adopt.read_state(text, "app", Slots(("a:80",), ("b:80",)))
+    assert state is not None
     assert (state.live, state.blue, state.green, state.generation) == ("blue", ("a:80",), ("b:80",), "unknown")
 
 
