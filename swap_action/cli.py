@@ -1,4 +1,4 @@
-"""Command line: ``python -m swap_action {swap,status,rollback,plan} [options]``.
+"""Command line: ``python -m swap_action {swap,status,rollback,plan,adopt,lock} [options]``.
 
 A thin layer over ``Engine``: it turns the flags into ``SwapOptions`` with the parsers of
 ``swap_action.inputs`` (so a bad value is refused before anything on the LB is touched), opens the
@@ -10,7 +10,8 @@ Exit status: 0 done (also "already live, nothing changed"), 1 the swap failed (`
 
 ``--config-path`` left out: the preflight finds the file the running Nginx loads (``nginx -T``)
 that carries the swap's state line, else the one that defines the upstream. ``adopt`` moves an
-upstream out of a site file into a file of its own.
+upstream out of a site file into a file of its own. ``lock status`` shows who holds the swap lock
+on the LB, since when, how long its lease has left; ``lock break`` removes it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .inputs import (
     parse_name,
     swap_options_from,
 )
+from .lease import lock_dir_for
 from .outcome import Result, SwapReport
 from .timeline import PlainObserver
 from .transport import Transport, open_transport
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-rollback", action="store_true", help="leave a failed step in place (default: restore the previous config)"
     )
     _flag(group, "lock-timeout", metavar="DURATION")
+    group.add_argument("--break-lock", action="store_true", help=BY_NAME["break-lock"].help.replace("%", "%%"))
 
     target = _Parser(add_help=False)
     _flag(target.add_argument_group("target"), "to")
@@ -123,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="move an upstream out of the site file given as --config-path into a file of its own (nginx -t, "
         "a backup, everything put back on failure)",
     )
+    locking = commands.add_parser(
+        "lock",
+        parents=[connection],
+        help="'lock status': who holds the swap lock on the LB; 'lock break': remove it (a cancelled run's)",
+    )
+    locking.add_argument("action", choices=("status", "break"), help="status (changes nothing) or break")
     return parser
 
 
@@ -138,6 +147,7 @@ def swap_options(args: argparse.Namespace) -> SwapOptions:
         "rollback-on-failure": "false" if args.no_rollback else "true",
         "dry-run": "true" if args.command == "plan" else "false",
         "lock-timeout": args.lock_timeout,
+        "break-lock": "true" if args.break_lock else "false",
     }
     return swap_options_from(raw, template=_read("template", args.template) if args.template else None)
 
@@ -265,6 +275,39 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _run_lock(args: argparse.Namespace, out: TextIO) -> int:
+    given = parse_config_path("config-path", args.config_path) if args.config_path.strip() else None
+    upstream = parse_name("upstream", args.upstream)
+    with transport_for(args) as transport:
+        host = ScriptedHost(transport)
+        config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
+        where = lock_dir_for(config_path)
+        lock = host.lock_status(where) if args.action == "status" else host.break_lock(where)
+    status = {
+        "lock": where,
+        "held": lock.held,
+        "holder": lock.holder or None,
+        "age_s": lock.age_s,
+        "lease_left_s": lock.left_s,
+        "broken": lock.held if args.action == "break" else False,
+    }
+    if args.json:
+        print(json.dumps(status, indent=2), file=out)
+    elif not lock.held:
+        print(f"{where}: free" + (": nothing to break" if args.action == "break" else ""), file=out)
+    elif args.action == "break":
+        print(f"{where}: broke the lock held by {lock.holder} for {lock.age_s}s", file=out)
+    else:
+        left = lock.left_s if lock.left_s is not None else 0
+        lease = (
+            f"its lease ends in {left}s unless its holder renews it (it does every few seconds while it runs)"
+            if left >= 0
+            else f"its lease ended {-left}s ago: the holder died, the next swap takes it over"
+        )
+        print(f"{where}: held by {lock.holder} for {lock.age_s}s; {lease}", file=out)
+    return EXIT_OK
+
+
 def _run_adopt(args: argparse.Namespace, out: TextIO) -> int:
     if not args.config_path.strip():
         raise InputError("config-path", "adopt needs the site file that holds the upstream", "pass --config-path")
@@ -301,6 +344,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             return _run_status(args, out, err)
         if args.command == "adopt":
             return _run_adopt(args, out)
+        if args.command == "lock":
+            return _run_lock(args, out)
         options = swap_options(args)
         return _run_swap(args, options, out, err)
     except SwapError as exc:  # raised before the engine ran: inputs, transport, status

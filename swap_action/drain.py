@@ -11,7 +11,7 @@ leaves them and reports it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .host import LbHost
 from .outcome import DrainOutcome
@@ -28,6 +28,7 @@ def drain(
     timeout: float,
     policy: str,
     hook: tuple[str, str] | None,
+    before_cut: Callable[[], None] = lambda: None,
 ) -> DrainOutcome:
     start = time.monotonic()
     answers: tuple[tuple[str, int], ...] = ()
@@ -43,6 +44,7 @@ def drain(
             return DrainOutcome("complete", (time.monotonic() - start) * 1000, 0, 0, answers)
         if time.monotonic() >= deadline:
             if policy == "cut":
+                before_cut()  # raises when the cut is no longer this run's to make
                 host.stop_workers(tuple(sorted(left)))
             return DrainOutcome(
                 "cut" if policy == "cut" else "timeout",

@@ -189,6 +189,7 @@ class SwapOptions:
     dry_run: bool = False
     template: str | None = None
     lock_timeout: float = 120.0
+    break_lock: bool = False
     confirm_timeout: float = 10.0
 
 
@@ -335,6 +336,12 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "lock-timeout", "120s", "How long to wait for another swap on the same LB to release its lock.", parse_seconds
     ),
+    Input(
+        "break-lock",
+        "false",
+        "Remove the LB's swap lock before taking it, whoever holds it (a run cancelled mid-swap frees it by itself within 15 s; use this only when you know no swap runs). The run's log names the holder it broke.",
+        parse_bool,
+    ),
 )
 BY_NAME = {spec.name: spec for spec in INPUTS}
 
@@ -373,4 +380,5 @@ def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) ->
         dry_run=values["dry-run"],
         template=template,
         lock_timeout=values["lock-timeout"],
+        break_lock=values["break-lock"],
     )

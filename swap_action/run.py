@@ -31,6 +31,7 @@ from .errors import (
 )
 from .host import HttpAnswer, Installed, LbHost, Probe, ReloadRequest, ReloadResult
 from .inputs import Slots, SwapOptions, other
+from .lease import LEASE_SECONDS, Lease, lock_dir_for
 from .nginx import candidate_error, emerg_line, hint_for
 from .nginxconf import Config
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
@@ -38,7 +39,6 @@ from .timeline import Observer, Timeline
 from .upstream import State, marker_socket, new_generation, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
-LOCK_MARGIN_SECONDS = 300  # on top of the longest a run may take (pauses, confirmations, drain)
 HEALTH_TIMEOUT_SECONDS = 5.0
 VERIFY_REQUESTS = 5
 VERIFY_TIMEOUT_SECONDS = 5.0
@@ -60,6 +60,7 @@ class Run:
         self.nginx: Config | None = None  # nginx -T, as read with the lock
         self.proof_pending = False  # the file's own marker was asked; install checks it proves the file
         self.locked = False
+        self.lease: Lease | None = None  # renewed from its own thread while the lock is held
         self.probe_result: Probe | None = None
         self.state: State | None = None
         self.slots = options.slots
@@ -83,7 +84,7 @@ class Run:
 
     @property
     def lock_dir(self) -> str:
-        return f"{self.path}.lock"
+        return lock_dir_for(self.path)
 
     # -- the sequence ------------------------------------------------------------------------------
     def execute(self) -> SwapReport:
@@ -109,7 +110,7 @@ class Run:
             error = exc
             if not self.switched and self.rendered:
                 self.report.config_diff = _diff(self.original or "", self.rendered, self.path)
-            if self.applied and not self.switched and self.options.rollback_on_failure:
+            if self.applied and not self.switched and self.options.rollback_on_failure and self._still_locked():
                 try:
                     self.restore()
                 except RestoreError as failed_too:
@@ -138,36 +139,44 @@ class Run:
         with self.timeline.step(Phase.LOCK) as step:
             deadline = time.monotonic() + self.options.lock_timeout
             announced = False
+            if self.options.break_lock:
+                self._break_lock()
             # The health gate rides along on the first attempt: it costs no time of its own there.
             gate_urls = first_gate_urls = self._early_gate_urls()
             while True:
                 begun = self.host.begin(
-                    self.path, self.lock_dir, self.owner, _lock_ttl(self.options),
+                    self.path, self.lock_dir, self.owner, LEASE_SECONDS,
                     gate_urls, HEALTH_TIMEOUT_SECONDS, dump=not discovered,
                     proof_socket="" if self.options.dry_run else marker_socket(self.options.upstream),
                 )  # fmt: skip
                 gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
                     break
-                holder = f"held by {begun.lock.holder or 'unknown'} for {begun.lock.age_s}s, {begun.lock.left_s}s left"
+                holder = (
+                    f"held by {begun.lock.holder or 'unknown'} for {begun.lock.age_s}s, "
+                    f"its lease renewed {_known(begun.lock.left_s)}s ahead"
+                )
                 if not announced:
                     self.observer.info(f"waiting for the lock: {holder}")
                     announced = True
                 if time.monotonic() >= deadline:
                     raise LockError(
                         f"another swap holds the lock on this load balancer ({holder})",
-                        f"wait for it to finish; a run that died is taken over once its own deadline passes "
-                        f"('left' above), or remove {self.lock_dir} if you are sure no swap runs",
+                        f"wait for it to finish: its holder renews the lease while it runs, and a run that "
+                        f"died loses it within {LEASE_SECONDS}s. If you are sure no swap runs, 'python -m "
+                        f"swap_action lock break' (or the input break-lock: true) removes {self.lock_dir}",
                     )
                 time.sleep(LOCK_POLL_SECONDS)
             self.locked = True
+            self.lease = Lease(self.host, self.lock_dir, self.owner)
+            self.lease.start()
             self.probe_result = begun.probe
             if begun.dump is not None:
                 self.nginx = preflight.config_of(begun.dump)
             self.proof_pending = begun.proof_pending
             self.early_gate = (begun.gate, tuple(first_gate_urls)) if begun.gate else None
             if begun.lock.stale_from:
-                step.detail = f"taken over from {begun.lock.stale_from}, whose deadline had passed"
+                step.detail = f"taken over from {begun.lock.stale_from}, whose lease had ended (it stopped renewing)"
             if begun.recovered:
                 self.observer.warning(
                     f"a previous run died while applying; {self.path} was put back to the bytes Nginx serves"
@@ -251,6 +260,7 @@ class Run:
         target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
         The health checks begin started with the lock are collected here when they cover the target.
         Once applied, the LB reloads in the same round trip: returns that reload and when it began."""
+        self._check_lease()
         urls = self._health_urls() if gate else []
         early = ""
         if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
@@ -295,6 +305,7 @@ class Run:
         """Reload and prove the new generation is served (``done``: install already did, in its trip)."""
         with self.timeline.step(Phase.RELOAD_CONFIRM, slot=self.target, percent=percent) as step:
             if done is None:
+                self._check_lease()
                 request = self._reload_request(generation)
                 result = self.host.reload_and_confirm(
                     request.generation, request.socket, request.error_log, request.timeout_s
@@ -345,6 +356,7 @@ class Run:
                 timeout=self.options.drain_timeout,
                 policy=self.options.drain_policy,
                 hook=self.options.drain_hook,
+                before_cut=self._check_lease,
             )
             self.report.drain = result
             step.detail = result.summary()
@@ -385,7 +397,29 @@ class Run:
                     f"restore {self.path}.previous by hand and reload nginx. {exc.fix}",
                 ) from exc
 
+    def _check_lease(self) -> None:
+        """Before anything that changes the LB: the lock must still be this run's."""
+        if self.lease is not None:
+            self.lease.check()
+
+    def _still_locked(self) -> bool:
+        """Whether a restore may run: never over another run that holds the lock now."""
+        why = self.lease.lost if self.lease is not None else None
+        if why is not None:
+            self.observer.warning(f"not restoring: {why}")
+        return why is None
+
+    def _break_lock(self) -> None:
+        broken = self.host.break_lock(self.lock_dir)
+        if broken.held:
+            self.observer.warning(
+                f"broke the lock held by {broken.holder or 'unknown'} for {_known(broken.age_s)}s "
+                f"(break-lock: true); its lease had {_known(broken.left_s)}s left"
+            )
+
     def release(self) -> None:
+        if self.lease is not None:
+            self.lease.stop()
         if not self.locked:
             return
         try:
@@ -560,18 +594,18 @@ class Run:
 
 
 def _owner() -> str:
-    run = os.environ.get("GITHUB_RUN_ID")
-    where = f"github-run-{run}" if run else f"{socket.gethostname()}-{os.getpid()}"
-    return f"{where}-{time.time_ns()}"
-
-
-def _lock_ttl(options: SwapOptions) -> int:
-    """The longest this run may hold the lock: every step's pause and confirmation, the drain, a margin."""
-    steps = len(options.steps)
-    worst = (
-        steps * (options.confirm_timeout + VERIFY_TIMEOUT_SECONDS * VERIFY_REQUESTS) + (steps - 1) * options.step_pause
-    )
-    return int(worst + options.drain_timeout + LOCK_MARGIN_SECONDS)
+    """Who holds the lock, as the LB keeps it and ``lock status`` shows it: the GitHub run's URL
+    when there is one (else this host and process), and a nanosecond stamp that makes it unique."""
+    env = os.environ
+    if env.get("GITHUB_RUN_ID"):
+        where = f"{env.get('GITHUB_SERVER_URL') or 'https://github.com'}/{env.get('GITHUB_REPOSITORY', '')}"
+        where += f"/actions/runs/{env['GITHUB_RUN_ID']}"
+        if env.get("GITHUB_RUN_ATTEMPT"):
+            where += f"/attempts/{env['GITHUB_RUN_ATTEMPT']}"
+    else:
+        where = f"{socket.gethostname()} pid {os.getpid()}"
+    text = f"{where} ({time.time_ns()})"
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:300]
 
 
 def _diff(old: str, new: str, path: str) -> str:

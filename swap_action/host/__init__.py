@@ -10,6 +10,9 @@ Operations (and the engine phases that use them)::
     begin               lock + probe          take the lock, settle a run that died, read the state
                                               (and nginx -T: which files Nginx loads, where)
     release             lock                  give the lock back
+    renew               (all along)           extend the lock's lease while the run goes on
+    lock_status         lock status           who holds the lock, since when (changes nothing)
+    break_lock          lock break            remove a lock left by a run that was cancelled
     probe               probe (status)        read the state without the lock
     plan                gate + test           dry run: the candidate tested on its own, the target's health
     install             gate + test + apply   candidate in place, whole config tested, target healthy,
@@ -31,6 +34,7 @@ from .api import (
     Installed,
     LbHost,
     LockState,
+    LockStatus,
     Planned,
     Probe,
     ReloadRequest,
@@ -46,6 +50,7 @@ __all__ = [
     "Installed",
     "LbHost",
     "LockState",
+    "LockStatus",
     "Planned",
     "Probe",
     "ReloadRequest",

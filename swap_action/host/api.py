@@ -36,6 +36,20 @@ class LockState:
 
 
 @dataclass(frozen=True)
+class LockStatus:
+    """A lock as read on the LB (``lock_status``), or kept (``renew``), or broken (``break_lock``).
+
+    ``held``: someone holds it (for ``renew``: still this run; when false, ``holder`` is who took
+    it, "" when nobody). Ages are in the LB's own clock; ``holder`` is display text only.
+    """
+
+    held: bool
+    holder: str = ""
+    age_s: int | None = None
+    left_s: int | None = None  # until its lease ends (the holder renews it while it runs)
+
+
+@dataclass(frozen=True)
 class HttpAnswer:
     url: str
     status: int  # 0: no answer
@@ -129,7 +143,7 @@ class LbHost(abc.ABC):
         config_path: str,
         lock_dir: str,
         owner: str,
-        ttl_s: int,
+        lease_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
@@ -146,6 +160,18 @@ class LbHost(abc.ABC):
 
     @abc.abstractmethod
     def release(self, lock_dir: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def renew(self, lock_dir: str, owner: str, lease_s: int) -> LockStatus:
+        """Extend ``owner``'s lease by ``lease_s`` from now; ``held`` false: the lock is not ours."""
+
+    @abc.abstractmethod
+    def lock_status(self, lock_dir: str) -> LockStatus:
+        """Who holds the lock, since when, how long its lease has left (changes nothing)."""
+
+    @abc.abstractmethod
+    def break_lock(self, lock_dir: str) -> LockStatus:
+        """Remove the lock whoever holds it; what was broken (``held`` false: it was free)."""
 
     @abc.abstractmethod
     def discard_file(self, path: str) -> None:

@@ -21,6 +21,7 @@ from .api import (
     Installed,
     LbHost,
     LockState,
+    LockStatus,
     Planned,
     Probe,
     ReloadRequest,
@@ -31,6 +32,9 @@ from .api import (
 _NEEDS: dict[str, tuple[str, ...]] = {
     "begin": ("lock.sh", "probe.sh", "http.sh"),  # http.sh: the gate it starts
     "lock_release": ("lock.sh",),
+    "lock_renew": ("lock.sh",),
+    "lock_status": ("lock.sh",),
+    "lock_break": ("lock.sh",),
     "probe": ("probe.sh",),
     "dump_config": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
@@ -71,7 +75,7 @@ class ScriptedHost(LbHost):
         config_path: str,
         lock_dir: str,
         owner: str,
-        ttl_s: int,
+        lease_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
@@ -79,15 +83,15 @@ class ScriptedHost(LbHost):
     ) -> Begun:
         mode = (f"marker:{proof_socket}" if proof_socket else "1") if dump else "0"
         records = self.call(
-            "begin", lock_dir, owner, str(ttl_s), config_path, mode, f"{gate_max_s:g}", *gate_urls,
+            "begin", lock_dir, owner, str(lease_s), config_path, mode, f"{gate_max_s:g}", *gate_urls,
             timeout=30 + gate_max_s * len(gate_urls),
         )  # fmt: skip
         lock = LockState(
             acquired=records.get("lock") == "acquired",
-            holder=wire.printable(records.get("holder")),
+            holder=wire.printable(records.get("holder"), 200),
             age_s=records.number("age_s"),
             left_s=_signed(records.get("left_s")),
-            stale_from=wire.printable(records.get("stale_from")),
+            stale_from=wire.printable(records.get("stale_from"), 200),
         )
         if not lock.acquired:
             if records.get("lock") != "held":
@@ -116,6 +120,18 @@ class ScriptedHost(LbHost):
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.call("lock_release", lock_dir, owner, timeout=30)
+
+    def renew(self, lock_dir: str, owner: str, lease_s: int) -> LockStatus:
+        records = self.call("lock_renew", lock_dir, owner, str(lease_s), timeout=max(5.0, lease_s / 2))
+        if records.get("lock") == "held":
+            return LockStatus(True, left_s=_signed(records.get("left_s")))
+        return LockStatus(False, holder=wire.printable(records.get("holder"), 200))
+
+    def lock_status(self, lock_dir: str) -> LockStatus:
+        return _lock_status(self.call("lock_status", lock_dir, timeout=30), "lock")
+
+    def break_lock(self, lock_dir: str) -> LockStatus:
+        return _lock_status(self.call("lock_break", lock_dir, timeout=30), "broken")
 
     def probe(self, config_path: str) -> Probe:
         return self._probe(self.call("probe", config_path, timeout=30))
@@ -297,3 +313,14 @@ def proc_address(ip: str, port: int) -> str:
     else:
         text = "".join(packed[i : i + 4][::-1].hex().upper() for i in range(0, 16, 4))
     return f"{text}:{port:04X}"
+
+
+def _lock_status(records: wire.Records, key: str) -> LockStatus:
+    if records.get(key) not in ("held", "1"):
+        return LockStatus(False)
+    return LockStatus(
+        True,
+        holder=wire.printable(records.get("holder"), 200),
+        age_s=records.number("age_s"),
+        left_s=_signed(records.get("left_s")),
+    )

@@ -124,8 +124,10 @@ class _Session:
 class DockerTransport(Transport):
     def __init__(self, container: str, client: Any | None = None) -> None:
         self.description = f"docker://{container}"
-        self._lock = threading.Lock()
-        self._session: _Session | None = None
+        # One shell per calling thread: the lock's lease is renewed from a thread of its own while
+        # the run's own command (a drain, a health gate) is still going on the other session.
+        self._sessions: dict[int, _Session] = {}
+        self._lock = threading.Lock()  # guards the dict, never held across a command
         try:
             self._client = client or docker.from_env(timeout=120)
             self._container = self._client.containers.get(container)
@@ -143,30 +145,33 @@ class DockerTransport(Transport):
             raise TransportError(f"container '{container}' is {self._container.status}", "start it first")
 
     def _run(self, argv: Sequence[str], timeout: float, stdin_data: bytes | None = None) -> CommandResult:
-        with self._lock:
-            try:
-                if self._session is not None and not self._session.alive():
-                    self._drop()  # nothing was sent on it: a new session is safe
-                if self._session is None:
-                    self._session = _Session(self._client.api, self._container.id)
-                code, out, err = self._session.run(argv, timeout, stdin_data)
-            except _DOCKER_ERRORS as exc:
-                self._drop()
-                raise TransportError(
-                    f"docker exec into {self.description} failed: {exc}", "check the container is running"
-                ) from None
-            except TimeoutError:
-                self._drop()
-                raise CommandTimeout(
-                    f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container"
-                ) from None
-            except (ConnectionError, OSError) as exc:
-                # Once a command was sent it may have run: it is never sent again (no blind resends).
-                self._drop()
-                raise TransportError(
-                    f"the exec session to {self.description} broke during '{argv[0]}': {exc}",
-                    "check the container is running; the next run settles a half-done swap",
-                ) from None
+        try:
+            session = self._sessions.get(threading.get_ident())
+            if session is not None and not session.alive():
+                self._drop()  # nothing was sent on it: a new session is safe
+                session = None
+            if session is None:
+                session = _Session(self._client.api, self._container.id)
+                with self._lock:
+                    self._sessions[threading.get_ident()] = session
+            code, out, err = session.run(argv, timeout, stdin_data)
+        except _DOCKER_ERRORS as exc:
+            self._drop()
+            raise TransportError(
+                f"docker exec into {self.description} failed: {exc}", "check the container is running"
+            ) from None
+        except TimeoutError:
+            self._drop()
+            raise CommandTimeout(
+                f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container"
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            # Once a command was sent it may have run: it is never sent again (no blind resends).
+            self._drop()
+            raise TransportError(
+                f"the exec session to {self.description} broke during '{argv[0]}': {exc}",
+                "check the container is running; the next run settles a half-done swap",
+            ) from None
         if code == 124 and timeout:
             raise CommandTimeout(f"'{describe(argv)}' did not finish within {timeout:.0f}s", "check the LB container")
         if code in (126, 127):
@@ -188,11 +193,15 @@ class DockerTransport(Transport):
             )
 
     def _drop(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close this thread's session (the next command opens a new one)."""
+        with self._lock:
+            session = self._sessions.pop(threading.get_ident(), None)
+        if session is not None:
+            session.close()
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.close()
         self._client.close()

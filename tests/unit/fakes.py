@@ -36,6 +36,7 @@ from swap_action.host import (
     Installed,
     LbHost,
     LockState,
+    LockStatus,
     Planned,
     Probe,
     ReloadRequest,
@@ -164,6 +165,7 @@ class FakeHost(LbHost):
         self.include = "/etc/nginx/bluegreen/*.conf"  # what the toy main config includes in http
         self.main_extra = ""  # more of the http block (e.g. an upstream defined there)
         self.locks: dict[str, Lock] = {}  # lock directory -> its holder
+        self.renewals = 0
         self.path = path  # the file the toy Nginx includes
         self.apps = {"blue:8080": App("blue"), "green:8080": App("green")}
         self.lb_url = "http://127.0.0.1/"
@@ -203,7 +205,7 @@ class FakeHost(LbHost):
         config_path: str,
         lock_dir: str,
         owner: str,
-        ttl_s: int,
+        lease_s: int,
         gate_urls: Sequence[str] = (),
         gate_max_s: float = 5.0,
         dump: bool = False,
@@ -255,6 +257,24 @@ class FakeHost(LbHost):
         held = self.locks.get(lock_dir)
         if held is not None and held.owner == owner:
             del self.locks[lock_dir]
+
+    def renew(self, lock_dir: str, owner: str, lease_s: int) -> LockStatus:
+        # Not in ``calls``: renewals come from the lease's thread, at times of their own.
+        self.renewals += 1
+        held = self.locks.get(lock_dir)
+        if held is not None and held.owner == owner:
+            return LockStatus(True, left_s=lease_s)
+        return LockStatus(False, holder=held.owner if held else "")
+
+    def lock_status(self, lock_dir: str) -> LockStatus:
+        self.calls.append("lock_status")
+        held = self.locks.get(lock_dir)
+        return LockStatus(True, held.owner, 0, -5 if held.expired else 15) if held else LockStatus(False)
+
+    def break_lock(self, lock_dir: str) -> LockStatus:
+        self.calls.append("break_lock")
+        held = self.locks.pop(lock_dir, None)
+        return LockStatus(True, held.owner, 0, -5 if held.expired else 15) if held else LockStatus(False)
 
     def probe(self, config_path: str) -> Probe:
         self.calls.append("probe")

@@ -177,11 +177,10 @@ def test_a_holder_past_its_own_deadline_is_taken_over(lb: Lb) -> None:
     assert sorted(p.name for p in lb.root.iterdir() if p.name.startswith("bluegreen.lock")) == ["bluegreen.lock"]
 
 
-def test_a_holder_within_its_deadline_is_not_taken_over(lb: Lb) -> None:
-    # A long canary or drain: its own deadline is what counts, however old the lock is.
-    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 7200).lock.acquired
-    old = time.time() - 3600
-    os.utime(lb.lock, (old, old))
+def test_a_holder_within_its_lease_is_not_taken_over(lb: Lb) -> None:
+    # A long canary or drain: its renewed lease is what counts, however old the lock is.
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15).lock.acquired
+    (lb.lock / "since").write_text(f"{int(time.time()) - 3600}\n")
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600)
     assert not begun.lock.acquired
     assert begun.lock.age_s is not None and 3599 <= begun.lock.age_s <= 3602
@@ -204,6 +203,91 @@ def test_a_lock_dir_whose_parent_is_missing_is_a_state_error(lb: Lb) -> None:
     with pytest.raises(StateError, match="cannot create the lock"):
         lb.host.begin(str(lb.managed), str(missing), OWNER, 600)
     assert not missing.parent.exists()
+
+
+def test_renew_extends_the_owners_lease_only(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 5).lock.acquired
+    kept = lb.host.renew(str(lb.lock), OWNER, 40)
+    assert kept.held and kept.left_s == 40
+    assert int((lb.lock / "expires").read_text()) - time.time() == pytest.approx(40, abs=2)
+    lost = lb.host.renew(str(lb.lock), OTHER, 40)
+    assert not lost.held and lost.holder == OWNER
+    assert (lb.lock / "owner").read_text() == OWNER + "\n"
+
+
+def test_renew_after_a_takeover_says_the_lock_is_lost(lb: Lb) -> None:
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15).lock.acquired
+    (lb.lock / "expires").write_text(f"{int(time.time()) - 1}\n")  # OWNER stopped renewing
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 15).lock.stale_from == OWNER
+    lost = lb.host.renew(str(lb.lock), OWNER, 15)
+    assert not lost.held and lost.holder == OTHER
+    assert (lb.lock / "owner").read_text() == OTHER + "\n"
+
+
+def test_lock_status_shows_holder_age_and_lease(lb: Lb) -> None:
+    assert not lb.host.lock_status(str(lb.lock)).held
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15).lock.acquired
+    (lb.lock / "since").write_text(f"{int(time.time()) - 90}\n")
+    status = lb.host.lock_status(str(lb.lock))
+    assert status.held and status.holder == OWNER
+    assert status.age_s is not None and 89 <= status.age_s <= 92
+    assert status.left_s is not None and 13 <= status.left_s <= 15
+    assert (lb.lock / "owner").exists()  # status changes nothing
+
+
+def test_lock_break_removes_whoever_holds_it(lb: Lb) -> None:
+    assert not lb.host.break_lock(str(lb.lock)).held
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15).lock.acquired
+    broken = lb.host.break_lock(str(lb.lock))
+    assert broken.held and broken.holder == OWNER
+    assert [p.name for p in lb.root.iterdir() if p.name.startswith("bluegreen.lock")] == []
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 15).lock.acquired
+
+
+def _race_for_the_lock(lb: Lb, trials: int, env: dict[str, str]) -> list[int]:
+    """Two shells at once against an expired lock, ``trials`` times: how many acquired each time."""
+    program_text = ScriptedHost.call.__globals__["program"]("lock_release")  # lib.sh + lock.sh
+    counts = []
+    for trial in range(trials):
+        lb.lock.mkdir()
+        (lb.lock / "owner").write_text("dead-run\n")
+        (lb.lock / "expires").write_text(f"{int(time.time()) - 10}\n")
+        racers = [
+            subprocess.Popen(
+                ["/bin/sh", "-c", program_text, "race", "lock_acquire", str(lb.lock), f"run-{trial}-{i}", "15"],
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            for i in range(2)
+        ]
+        outputs = [r.communicate(timeout=20)[0].decode() for r in racers]
+        counts.append(sum("lock=acquired" in out for out in outputs))
+        winners = [f"run-{trial}-{i}" for i, out in enumerate(outputs) if "lock=acquired" in out]
+        if len(winners) == 1:  # the lock on disk is the winner's
+            assert (lb.lock / "owner").read_text() == winners[0] + "\n"
+        shutil.rmtree(lb.lock)
+    return counts
+
+
+def test_two_runs_racing_for_a_stale_lock_never_both_take_it(lb: Lb) -> None:
+    # Both read "expired"; before the mutex, the second moved the first's fresh lock away and both
+    # printed "acquired" (41 of 300 trials in the security review).
+    counts = _race_for_the_lock(lb, 300, dict(os.environ))
+    assert set(counts) == {1}, f"acquired by {sorted(set(counts))} runs at once"
+    assert [p.name for p in lb.root.iterdir() if p.name.startswith("bluegreen.lock")] == []
+
+
+def test_without_flock_the_mkdir_mutex_keeps_the_takeover_single(lb: Lb, tmp_path: Path) -> None:
+    # A host without flock(1): PATH holds only what the scripts use, flock left out.
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    for tool in ("mkdir", "mv", "rm", "rmdir", "date", "stat", "cat", "sleep", "head", "wc"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bare / tool).symlink_to(found)
+    counts = _race_for_the_lock(lb, 60, dict(os.environ, PATH=str(bare)))
+    assert set(counts) == {1}, f"acquired by {sorted(set(counts))} runs at once"
+    assert not (lb.root / "bluegreen.lock.mutex").exists()
 
 
 def test_an_owner_file_cannot_forge_fields(lb: Lb) -> None:
