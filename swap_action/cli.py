@@ -237,6 +237,8 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "config_path": config_path,
         "nginx_version": probe.nginx_version,
         "master_pid": probe.master_pid,
+        "pid_file": probe.pid_file,
+        "master_problem": probe.master_problem or None,
         "managed_file": probe.managed_file is not None,
         "live": state.live if state else None,
         "inferred": bool(state and state.inferred),
@@ -262,6 +264,7 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rows = [
         ("target", status["target"]),
         ("nginx", probe.nginx_version),
+        ("master", f"pid {probe.master_pid} (from {probe.pid_file})" if probe.master_pid else probe.master_problem),
         ("config", config_path if probe.managed_file is not None else f"{config_path} (missing)"),
         ("live slot", _live(status)),
         ("weights", weights),

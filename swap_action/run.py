@@ -192,6 +192,12 @@ class Run:
                     f"curl is not installed on {self.host.description}",
                     "install curl on the LB host: health checks and the live confirmation run from there",
                 )
+            if probe.master_pid is None and not self.options.dry_run:
+                raise TransportError(
+                    f"no running Nginx master on {self.host.description}: {probe.master_problem or 'not found'}",
+                    "start Nginx, or make nginx.conf's pid directive name the file the running master wrote: "
+                    "a swap signals only the master its pid file names, and its workers",
+                )
             self.check_config(probe)
             self.original = probe.managed_file
             self.current = probe.managed_file or ""
@@ -214,9 +220,27 @@ class Run:
     def nothing_to_do(self) -> bool:
         state = self.state
         if state and state.live == self.target and state.weights.get(self.target) == 100 and state.slots == self.slots:
+            if not self.options.dry_run and self._file_not_served(state.generation):
+                # A run died between writing the file and its reload: the file is what was asked
+                # for, Nginx still serves what was before. A reload makes the file live.
+                self.reload_confirm(state.generation, 100)
+                return True
             self.observer.info(f"{self.target} is already live with these servers: nothing to change")
             return True
         return False
+
+    def _file_not_served(self, generation: str) -> bool:
+        """Whether Nginx answers another generation than the managed file's (its own marker)."""
+        if not generation or generation == "unknown":  # a hand-written upstream: no marker of its own
+            return False
+        served = self.host.marker_generation(marker_socket(self.options.upstream))
+        if served is None or served == generation:
+            return False
+        self.observer.warning(
+            f"{self.path} says {self.target} is live (generation {generation}), but Nginx serves generation "
+            f"{served}: a run stopped between writing the file and reloading; reloading to make the file live"
+        )
+        return True
 
     def render(self, percent: int) -> tuple[str, str]:
         with self.timeline.step(Phase.RENDER, slot=self.target, percent=percent):

@@ -15,6 +15,8 @@ class Probe:
     error_log: str  # "-" when unknown
     managed_file: str | None  # the file's exact text; None unless it is a regular file
     file_kind: str = "present"  # present, missing, symlink or notregular (never read through)
+    pid_file: str = ""  # where this Nginx writes its master's pid (main config, else the build's)
+    master_problem: str = ""  # why no running master was proven from it ("" when master_pid is set)
 
 
 @dataclass(frozen=True)

@@ -30,20 +30,20 @@ from .api import (
 
 # The files each function needs (lib.sh always comes first).
 _NEEDS: dict[str, tuple[str, ...]] = {
-    "begin": ("lock.sh", "probe.sh", "http.sh"),  # http.sh: the gate it starts
+    "begin": ("lock.sh", "nginx_build.sh", "probe.sh", "http.sh"),  # http.sh: the gate it starts
     "lock_release": ("lock.sh",),
     "lock_renew": ("lock.sh",),
     "lock_status": ("lock.sh",),
     "lock_break": ("lock.sh",),
-    "probe": ("probe.sh",),
+    "probe": ("nginx_build.sh", "probe.sh"),
     "dump_config": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
-    "install": ("http.sh", "install.sh", "reload_confirm.sh"),
-    "reload_confirm": ("reload_confirm.sh",),
+    "install": ("http.sh", "install.sh", "nginx_build.sh", "reload_confirm.sh"),
+    "reload_confirm": ("nginx_build.sh", "reload_confirm.sh"),
     "discard_file": ("install.sh",),
     "http_get": ("http.sh",),
-    "connections": ("connections.sh",),
-    "stop_workers": ("connections.sh",),
+    "connections": ("nginx_build.sh", "connections.sh"),
+    "stop_workers": ("nginx_build.sh", "connections.sh"),
     "marker": ("connections.sh",),
 }
 MAX_FILE_BYTES = 1024 * 1024  # lib.sh's MAX_BLOB: a managed file larger than this is refused
@@ -61,6 +61,10 @@ class ScriptedHost(LbHost):
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.description = transport.description
+        # The pid file the last probe read (the Nginx it proved runs): reloads, the drain's view of
+        # old workers and its cut act on that master and its children only. "-": not probed yet,
+        # the LB reads it from nginx -V and nginx.conf itself.
+        self.pid_file = "-"
 
     def call(self, function: str, *args: str, timeout: float = 60.0, stdin: bytes | None = None) -> wire.Records:
         """Run one function on the LB; its records, or ``TransportError`` when it did not run."""
@@ -151,6 +155,9 @@ class ScriptedHost(LbHost):
                 "check 'config-path' names the upstream file Nginx includes",
             )
         logs = [path for path in records.all("error_log") if path.startswith("/")]
+        pid_file = records.get("pid_file")
+        if pid_file.startswith("/"):
+            self.pid_file = pid_file
         return Probe(
             nginx_version=wire.printable(version),
             has_curl=records.get("curl") == "present",
@@ -158,6 +165,8 @@ class ScriptedHost(LbHost):
             error_log=logs[0] if logs else "-",
             managed_file=None if managed is None else managed.decode(errors="replace"),
             file_kind=kind if kind in ("present", "missing", "symlink", "notregular") else "notregular",
+            pid_file=wire.printable(pid_file, 300),
+            master_problem=wire.printable(records.get("master_problem"), 300),
         )
 
     # -- candidates -------------------------------------------------------------------------------
@@ -181,7 +190,11 @@ class ScriptedHost(LbHost):
         proof: tuple[str, str] | None = None,
     ) -> Installed:
         mode = gate or ("new" if health_urls else "-")
-        then = (reload.socket, str(int(reload.timeout_s * 1000)), reload.error_log) if reload else ("-", "-", "-")
+        then = (
+            (reload.socket, str(int(reload.timeout_s * 1000)), reload.error_log, self.pid_file)
+            if reload
+            else ("-", "-", "-", "-")
+        )
         records = self.call(
             "install", config_path, generation, " ".join(proof) if proof else "-", mode, f"{max_s:g}", *then, *health_urls,
             timeout=max_s * max(len(health_urls), 1) + 60 + (reload.timeout_s if reload else 0),
@@ -202,7 +215,13 @@ class ScriptedHost(LbHost):
     # -- reloading --------------------------------------------------------------------------------
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
         records = self.call(
-            "reload_confirm", generation, socket, str(int(timeout_s * 1000)), error_log, timeout=timeout_s + 30
+            "reload_confirm",
+            generation,
+            socket,
+            str(int(timeout_s * 1000)),
+            error_log,
+            self.pid_file,
+            timeout=timeout_s + 30,
         )
         return _reload_result(records)
 
@@ -212,7 +231,7 @@ class ScriptedHost(LbHost):
         return list(_answers(records))
 
     def connections(self, servers: Sequence[str]) -> Connections:
-        records = self.call("connections", *servers, timeout=30)
+        records = self.call("connections", self.pid_file, *servers, timeout=30)
         targets: set[str] = set()
         for line in records.all("target"):
             parts = line.split()
@@ -227,7 +246,7 @@ class ScriptedHost(LbHost):
 
     def stop_workers(self, pids: Sequence[int]) -> None:
         if pids:
-            self.call("stop_workers", *(str(pid) for pid in pids), timeout=30)
+            self.call("stop_workers", self.pid_file, *(str(pid) for pid in pids), timeout=30)
 
     def marker_generation(self, socket: str, max_s: float = 2.0) -> str | None:
         answer = self.call("marker", socket, f"{max_s:g}", timeout=max_s + 10).get("generation").strip()

@@ -1,7 +1,10 @@
 # For the drain: established TCP connections from this host to the old slot's servers, and the
 # nginx workers that are shutting down. Reads /proc: no iproute2, no procps.
 connections() {
-    # connections HOST:PORT... -> target=SERVER IP PORT, tcp=REMOTE (hex), draining=PID
+    # connections PIDFILE|- HOST:PORT... -> target=SERVER IP PORT, tcp=REMOTE (hex), draining=PID
+    # (draining: old workers of the master PIDFILE names, and of no other Nginx)
+    pid_file "$1"
+    shift
     for _server in "$@"; do
         _host=${_server%:*}
         _port=${_server##*:}
@@ -10,16 +13,27 @@ connections() {
         done
     done
     cat "$BG_PROC/net/tcp" "$BG_PROC/net/tcp6" 2>/dev/null | awk '$4 == "01" { print "tcp=" $3 }'
-    nginx_procs
+    nginx_master "$_pidfile"
+    nginx_procs "$_master"
     for _p in $_procs; do case "$_p" in *:shutting) field draining "${_p%:*}" ;; esac; done
 }
 
 stop_workers() {
-    # stop_workers PID...: SIGTERM to each, only if it is still an nginx worker shutting down.
+    # stop_workers PIDFILE|- PID...: SIGTERM to each, only if it is still an nginx worker shutting
+    # down and a child of the master PIDFILE names (a pid reused by anything else is left alone).
+    pid_file "$1"
+    shift
+    nginx_master "$_pidfile"
     for _pid in "$@"; do
         read_title "$_pid"
+        parent_of "$_pid"
         case "$_title" in
-            "nginx: worker process is shutting down"*) kill -TERM "$_pid" 2>/dev/null && field stopped "$_pid" ;;
+            "nginx: worker process is shutting down"*)
+                if [ -n "$_master" ] && [ "$_ppid" = "$_master" ]; then
+                    kill -TERM "$_pid" 2>/dev/null && field stopped "$_pid"
+                else
+                    field skipped "$_pid"
+                fi ;;
             *) field skipped "$_pid" ;;
         esac
     done

@@ -58,7 +58,7 @@ discard_file() {
 }
 
 install() {
-    # install LIVE GENERATION PROOF GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG [URL...] (candidate
+    # install LIVE GENERATION PROOF GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG PIDFILE [URL...] (candidate
     # on stdin). PROOF 'LOCKDIR GEN': before anything is written, the marker begin asked
     # (LOCKDIR/marker.*) must have answered 'GEN LIVE': Nginx serves this very file; otherwise field
     # proof=failed and nothing is written (the engine reads nginx -T and decides). PROOF '-': none.
@@ -71,8 +71,8 @@ install() {
     # Either bad: the old bytes are put back (applied=0), nothing is reloaded.
     _live=$1 _gen=$2 _proof=$3
     candidate_path "$1" "$2"
-    _gate=$4 _gm=$5 _rsock=$6 _rtimeout=$7 _rlog=$8
-    shift 8
+    _gate=$4 _gm=$5 _rsock=$6 _rtimeout=$7 _rlog=$8 _rpid=$9
+    shift 9
     if [ "$_proof" != "-" ]; then
         _pdir=${_proof% *} _pgen=${_proof##* } _waited=0
         while [ ! -e "$_pdir/marker.done" ] && [ "$_waited" -lt 600 ]; do sleep 0.005; _waited=$((_waited + 1)); done
@@ -111,7 +111,7 @@ install() {
     if [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
         [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
         field applied 1
-        [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog"
+        [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog" "$_rpid"
     else
         if [ "$_had" = 1 ]; then mv -f "$_live.before-swap" "$_live"; else rm -f "$_live"; fi
         field applied 0

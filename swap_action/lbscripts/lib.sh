@@ -47,19 +47,61 @@ first_line() {
     return 0
 }
 
+nginx_master() {
+    # nginx_master PIDFILE: $_master, the Nginx master named by its pid file, proven: the file
+    # holds a pid, that process is titled 'nginx: master process', and it lives in this PID
+    # namespace (a stale pid file whose number now belongs to another Nginx, e.g. a container's
+    # seen from the host, is refused). Else $_master is "" and $_master_why says why.
+    # Only this master and its children are ever signalled: never an Nginx found host-wide.
+    _master="" _master_why=""
+    first_line "$1"
+    case "$_line" in
+        ''|*[!0-9]*|????????*)
+            if [ -e "$1" ]; then _master_why="$1 holds no pid"; else _master_why="no pid file $1 (is Nginx running?)"; fi
+            return 0 ;;
+    esac
+    read_title "$_line"
+    case "$_title" in
+        "nginx: master process"*) ;;
+        *) _master_why="pid $_line in $1 is not a running nginx master (a stale pid file)"; return 0 ;;
+    esac
+    # Where both namespace links can be read (root, or the same user), they must be one.
+    if [ -e "$BG_PROC/self/ns/pid" ] && [ -e "$BG_PROC/$_line/ns/pid" ] \
+        && ! [ "$BG_PROC/$_line/ns/pid" -ef "$BG_PROC/self/ns/pid" ]; then
+        _master_why="pid $_line in $1 is an nginx master in another PID namespace (a container's)"
+        return 0
+    fi
+    _master=$_line
+}
+
+parent_of() {
+    # parent_of PID: its parent's pid into $_ppid, from /proc/PID/stat ('pid (comm) state ppid
+    # ...'; comm may hold spaces and parentheses, so cut after the last ') '). Builtin read.
+    _ppid="" _st=""
+    [ -r "$BG_PROC/$1/stat" ] && read -r _st < "$BG_PROC/$1/stat" 2>/dev/null
+    _st=${_st##*) }
+    _st=${_st#* }
+    _ppid=${_st%% *}
+}
+
 nginx_procs() {
-    # $_procs: ' PID:ROLE' per nginx process, ROLE master, worker (accepting) or shutting (an old
-    # worker), from process titles in /proc read with the shell's builtin read: no ps, no fork
-    # (not even a subshell: every fork delays a swap on a busy LB).
+    # nginx_procs MASTER: $_procs, ' PID:ROLE' for the master and each of its workers, ROLE
+    # master, worker (accepting) or shutting (an old worker), from process titles in /proc read
+    # with the shell's builtin read: no ps, no fork (not even a subshell: every fork delays a swap
+    # on a busy LB). Only children of MASTER count; no MASTER (none proven): nothing.
     _procs=""
+    [ -n "${1:-}" ] || return 0
+    _procs=" $1:master"
     for _d in "$BG_PROC"/[0-9]*; do
         _t=""
         [ -r "$_d/cmdline" ] && read -r _t < "$_d/cmdline" 2>/dev/null
         case "$_t" in
-            "nginx: master process"*) _procs="$_procs ${_d##*/}:master" ;;
-            "nginx: worker process") _procs="$_procs ${_d##*/}:worker" ;;
-            "nginx: worker process is shutting down"*) _procs="$_procs ${_d##*/}:shutting" ;;
+            "nginx: worker process") _role=worker ;;
+            "nginx: worker process is shutting down"*) _role=shutting ;;
+            *) continue ;;
         esac
+        parent_of "${_d##*/}"
+        [ "$_ppid" = "$1" ] && _procs="$_procs ${_d##*/}:$_role"
     done
 }
 

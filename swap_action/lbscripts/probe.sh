@@ -1,33 +1,9 @@
 # What the engine needs to know about the LB, in one round trip with few processes.
-nginx_build() {
-    # One awk over nginx -V: the version (V), the main config (C), the build's default error log
-    # (E), and the main config's own error_log (L: top level, before any block), from that file.
-    nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
-        { for (i = 1; i <= NF; i++) {
-            if ($i ~ /^--conf-path=/) conf = substr($i, 13)
-            if ($i ~ /^--error-log-path=/) print "E " substr($i, 18) } }
-        END {
-            if (conf == "") exit
-            print "C " conf
-            while ((getline line < conf) > 0) {
-                if (line ~ /^[[:space:]]*(events|http|stream|mail)[[:space:]{]/) break
-                if (line ~ /^[[:space:]]*error_log[[:space:]]/) {
-                    split(line, words); sub(";.*", "", words[2]); print "L " words[2]; break
-                }
-            }
-        }'
-}
-
-build_fields() {
-    while read -r _k _v; do
-        case "$_k" in V) _version=$_v ;; C) _conf=$_v ;; E) _default_log=$_v ;; L) _main_log=$_v ;; esac
-    done
-}
-
+# (nginx_build and the pid file: nginx_build.sh.)
 probe() {
     # probe MANAGED_FILE -> nginx_version= conf= curl= master_pid= error_log=... file=present|missing file:
     # (begin starts nginx_build in the background into $_vfile, beside its other work.)
-    _version="missing" _conf="" _default_log="" _main_log=""
+    _version="missing" _conf="" _default_log="" _main_log="" _pidfile=""
     if [ -n "${_vfile:-}" ]; then
         wait "$_vpid"
         build_fields < "$_vfile"
@@ -41,8 +17,9 @@ LINES
     field nginx_version "$_version"
     field conf "$_conf"
     command -v curl >/dev/null 2>&1 && field curl present || field curl missing
-    nginx_procs
-    for _p in $_procs; do case "$_p" in *:master) field master_pid "${_p%:*}" ;; esac; done
+    field pid_file "$_pidfile"
+    nginx_master "$_pidfile"
+    if [ -n "$_master" ]; then field master_pid "$_master"; else field master_problem "$_master_why"; fi
     [ -n "$_main_log" ] && field error_log "$_main_log"
     [ -n "$_default_log" ] && field error_log "$_default_log"
     # Only a regular file is managed: never through a symlink, never a device or a fifo.

@@ -5,18 +5,25 @@
 #   - the generation marker answers the new generation (asked on 3 fresh connections: while old
 #     workers still accept, some may reach them).
 reload_confirm() {
-    # reload_confirm GENERATION MARKER_SOCKET|- TIMEOUT_MS ERROR_LOG|-
+    # reload_confirm GENERATION MARKER_SOCKET|- TIMEOUT_MS ERROR_LOG|- PIDFILE|-
     #   -> result=confirmed|signal_failed|emerg|timeout and the timings (ms after the signal)
-    # (MARKER_SOCKET '-' skips the marker: for restoring a file the engine did not write)
+    # (MARKER_SOCKET '-' skips the marker: for restoring a file the engine did not write;
+    # PIDFILE '-': found from nginx -V and nginx.conf)
     _gen=$1 _sock=$2 _timeout_ms=$3 _errlog=$4
-    # The accepting workers and the master(s), before the signal.
-    _old=" " _masters=0 _master=""
-    nginx_procs
+    pid_file "${5:--}"
+    # The master its pid file names (proven), and its accepting workers, before the signal.
+    nginx_master "$_pidfile"
+    if [ -z "$_master" ]; then
+        field reload_at_ms "$(now_ms)"
+        field signal_ms 0
+        field result signal_failed
+        blob signal_output "no Nginx master to reload: $_master_why"
+        return 0
+    fi
+    _old=" "
+    nginx_procs "$_master"
     for _line in $_procs; do
-        case "$_line" in
-            *:worker) _old="$_old${_line%:*} " ;;
-            *:master) _masters=$((_masters + 1)); [ -z "$_master" ] && _master=${_line%:*} ;;
-        esac
+        case "$_line" in *:worker) _old="$_old${_line%:*} " ;; esac
     done
     field old_workers "$_old"
     _offset=0
@@ -25,19 +32,11 @@ reload_confirm() {
     # to find the pid file (the config was tested already; a refusal shows as [emerg] below).
     # The builtin kill goes first and the clock is read just after it (a fork later): timings
     # below count from that reading, and every absolute time (reload_at_ms + ms) stays exact.
-    # Several masters (or none found): let nginx find its own through its pid file.
-    if [ "$_masters" -eq 1 ]; then
-        kill -HUP "$_master" 2>/dev/null
-        _rc=$?
-        _t0=$(now_ms)
-        _sig_ms=0
-        _sig_out="cannot signal the nginx master (pid $_master)"
-    else
-        _t0=$(now_ms)
-        _sig_out=$(nginx -s reload 2>&1)
-        _rc=$?
-        _sig_ms=$(( $(now_ms) - _t0 ))
-    fi
+    kill -HUP "$_master" 2>/dev/null
+    _rc=$?
+    _t0=$(now_ms)
+    _sig_ms=0
+    _sig_out="cannot signal the nginx master (pid $_master)"
     field reload_at_ms "$_t0"
     field signal_ms "$_sig_ms"
     if [ "$_rc" -ne 0 ]; then
@@ -83,8 +82,8 @@ reload_confirm() {
                 fi
             fi
             _new=0
-            nginx_procs
-    for _line in $_procs; do
+            nginx_procs "$_master"
+            for _line in $_procs; do
                 case "$_line" in
                     *:worker) case "$_old" in *" ${_line%:*} "*) ;; *) _new=$((_new + 1)) ;; esac ;;
                 esac

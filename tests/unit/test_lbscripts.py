@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_targets import examples
 
 from swap_action.errors import StateError, TransportError
 from swap_action.host import ReloadRequest, ScriptedHost
@@ -51,15 +52,18 @@ class Lb:
     managed: Path
     lock: Path
     host: ScriptedHost
+    pid_file: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    master_pid: int = 1  # the parent of workers titled by ``title`` (the fake master once started)
 
     def call(self, function: str, *args: str, stdin: bytes | None = None) -> Records:
         return self.host.call(function, *args, timeout=20, stdin=stdin)
 
-    def title(self, pid: int, title: str) -> None:
+    def title(self, pid: int, title: str, parent: int | None = None) -> None:
         entry = self.proc / str(pid)
         entry.mkdir(exist_ok=True)
         (entry / "cmdline").write_bytes(title_bytes(title))
+        (entry / "stat").write_text(f"{pid} (nginx) S {parent or self.master_pid} {pid} {pid} 0 -1\n")
 
     def start(self, *argv: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
@@ -69,11 +73,12 @@ class Lb:
     def start_master(self, on_hup: str = "reload", new: tuple[int, ...] = (NEW_WORKER,)) -> subprocess.Popen[bytes]:
         master = self.start(
             sys.executable, str(STUBS / "fake_master.py"), "--proc", str(self.proc), "--on-hup", on_hup,
-            "--error-log", str(self.root / "error.log"),
+            "--error-log", str(self.root / "error.log"), "--pid-file", str(self.pid_file),
             "--old", *map(str, OLD_WORKERS), "--new", *map(str, new),
         )  # fmt: skip
         assert master.stdout is not None
         assert master.stdout.readline() == b"ready\n"
+        self.master_pid = master.pid
         return master
 
     def hups(self, master: subprocess.Popen[bytes]) -> int:
@@ -107,10 +112,11 @@ def lb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lb]:
     monkeypatch.setenv("STUB_LOG", str(tmp_path / "calls.log"))
     monkeypatch.setenv("STUB_NGINX_CONF", str(tmp_path / "nginx.conf"))
     monkeypatch.setenv("STUB_NGINX_ERROR_LOG", "/var/log/nginx/error.log")
+    monkeypatch.setenv("STUB_NGINX_PID", str(tmp_path / "nginx.pid"))
     state = Lb(
         root=tmp_path, proc=proc, tmp=tmp, log=tmp_path / "calls.log",
         managed=conf_d / "upstream.conf", lock=conf_d.parent / "bluegreen.lock",
-        host=ScriptedHost(LocalTransport()),
+        host=ScriptedHost(LocalTransport()), pid_file=tmp_path / "nginx.pid",
     )  # fmt: skip
     yield state
     for process in state.started:
@@ -362,10 +368,11 @@ def test_a_lock_held_elsewhere_recovers_nothing(lb: Lb) -> None:
 
 def test_probe_reads_version_curl_master_and_the_error_log(lb: Lb) -> None:
     (lb.root / "nginx.conf").write_text(
-        "user nginx;\nerror_log  /var/log/nginx/custom.log warn;\npid /run/nginx.pid;\n"
+        f"user nginx;\nerror_log  /var/log/nginx/custom.log warn;\npid {lb.root}/main.pid;\n"
         "events { worker_connections 1024; }\nhttp {\n    error_log /var/log/nginx/http.log;\n}\n"
     )
     master = lb.start_master()
+    (lb.root / "main.pid").write_text(f"{master.pid}\n")  # the main config's pid wins over the build's
     lb.managed.write_bytes(UPSTREAM)
     probe = lb.host.probe(str(lb.managed))
     assert probe.nginx_version == "nginx version: nginx/1.25.3"
@@ -376,6 +383,7 @@ def test_probe_reads_version_curl_master_and_the_error_log(lb: Lb) -> None:
     records = lb.call("probe", str(lb.managed))
     assert records.get("conf") == str(lb.root / "nginx.conf")
     assert records.all("error_log") == ["/var/log/nginx/custom.log", "/var/log/nginx/error.log"]
+    assert records.get("pid_file") == f"{lb.root}/main.pid"
 
 
 def test_probe_falls_back_to_the_builds_error_log(lb: Lb) -> None:
@@ -406,7 +414,8 @@ def test_probe_returns_the_managed_file_verbatim(lb: Lb, content: bytes) -> None
     assert lb.host.probe(str(lb.managed)).managed_file == content.decode()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.fuzz
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=300))
 def test_probe_carries_any_bytes(lb: Lb, content: bytes) -> None:
     lb.managed.write_bytes(content)
@@ -648,6 +657,7 @@ def test_reload_signal_failed_when_the_master_is_gone(lb: Lb) -> None:
     gone = lb.start("true")
     gone.wait()
     lb.title(gone.pid, "nginx: master process /usr/sbin/nginx")
+    lb.pid_file.write_text(f"{gone.pid}\n")
 
     result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), "-", 1.0)
 
@@ -655,18 +665,50 @@ def test_reload_signal_failed_when_the_master_is_gone(lb: Lb) -> None:
     assert result.message == f"cannot signal the nginx master (pid {gone.pid})"
 
 
-@pytest.mark.parametrize("masters", [0, 2])
-def test_reload_without_exactly_one_master_asks_nginx(lb: Lb, monkeypatch: pytest.MonkeyPatch, masters: int) -> None:
-    for pid in range(4200101, 4200101 + masters):
-        lb.title(pid, "nginx: master process /usr/sbin/nginx")
-    monkeypatch.setenv("STUB_NGINX_S", "1")
-    monkeypatch.setenv("STUB_NGINX_S_OUTPUT", 'nginx: [error] invalid PID number "" in "/run/nginx.pid"')
+@pytest.mark.parametrize(
+    ("pid_text", "why"),
+    [
+        (None, "no pid file"),
+        ("", "holds no pid"),
+        ("12ab\n", "holds no pid"),
+        ("99999999999\n", "holds no pid"),
+        ("STALE", "is not a running nginx master (a stale pid file)"),
+    ],
+)
+def test_reload_signals_nothing_the_pid_file_does_not_prove_is_the_master(
+    lb: Lb, pid_text: str | None, why: str
+) -> None:
+    # Another Nginx runs on this host (a container's, seen from the host): never a target.
+    other = lb.start("sleep", "30")
+    lb.title(other.pid, "nginx: master process nginx -g daemon off;")
+    stale = lb.start("sleep", "30")  # the pid in a stale pid file, now some other program
+    lb.title(stale.pid, "sleep 30")
+    if pid_text is not None:
+        lb.pid_file.write_text(pid_text.replace("STALE", str(stale.pid)))
 
     result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), "-", 1.0)
 
     assert result.result == "signal_failed", result
-    assert result.message == 'nginx: [error] invalid PID number "" in "/run/nginx.pid"'
-    assert "nginx -s reload" in lb.log.read_text().splitlines()
+    assert why in result.message and "no Nginx master to reload" in result.message
+    assert "nginx -s" not in (lb.log.read_text() if lb.log.exists() else "")
+    time.sleep(0.1)
+    assert other.poll() is None and stale.poll() is None, "nothing was signalled"
+
+
+def test_a_master_in_another_pid_namespace_is_refused(lb: Lb) -> None:
+    master = lb.start_master()
+    (lb.proc / "self" / "ns").mkdir(parents=True)
+    (lb.proc / "self" / "ns" / "pid").write_text("pid:[4026531836]")
+    (lb.proc / str(master.pid) / "ns").mkdir()
+    theirs = lb.proc / str(master.pid) / "ns" / "pid"
+    theirs.write_text("pid:[4026532999]")  # another inode: another namespace
+    probe = lb.host.probe(str(lb.managed))
+    assert probe.master_pid is None and "another PID namespace" in probe.master_problem
+    result = lb.host.reload_and_confirm(GENERATION, _marker(lb, GENERATION), "-", 1.0)
+    assert result.result == "signal_failed" and lb.hups(master) == 0
+    theirs.unlink()
+    os.link(lb.proc / "self" / "ns" / "pid", theirs)  # the same inode: this namespace
+    assert lb.host.probe(str(lb.managed)).master_pid == master.pid
 
 
 # -- the drain: connections, stop_workers, marker ---------------------------------------------------------
@@ -697,10 +739,14 @@ def test_connections_to_the_old_servers_and_the_draining_workers(lb: Lb) -> None
         + _tcp_line(0, "00000000000000000000000001000000:A1B6", "00000000000000000000000001000000:2382", "01")
     )
     lb.title(4200201, "nginx: master process /usr/sbin/nginx")
-    lb.title(4200202, "nginx: worker process")
-    lb.title(4200203, "nginx: worker process is shutting down")
-    lb.title(4200204, "nginx: worker process is shutting down")
-    lb.title(4200205, "nginx: cache manager process")
+    lb.pid_file.write_text("4200201\n")
+    lb.title(4200202, "nginx: worker process", parent=4200201)
+    lb.title(4200203, "nginx: worker process is shutting down", parent=4200201)
+    lb.title(4200204, "nginx: worker process is shutting down", parent=4200201)
+    lb.title(4200205, "nginx: cache manager process", parent=4200201)
+    # Another Nginx on the same host (a container's): its old workers are not this drain's.
+    lb.title(4200211, "nginx: master process nginx -g daemon off;")
+    lb.title(4200212, "nginx: worker process is shutting down", parent=4200211)
 
     connections = lb.host.connections(["localhost:8080"])
 
@@ -715,23 +761,29 @@ def test_connections_without_tcp_tables(lb: Lb) -> None:
     assert connections.to_servers == 0 and connections.draining_workers == ()
 
 
-def test_stop_workers_signals_only_shutting_down_workers(lb: Lb) -> None:
+def test_stop_workers_signals_only_the_masters_shutting_down_workers(lb: Lb) -> None:
+    lb.title(4200210, "nginx: master process /usr/sbin/nginx")
+    lb.pid_file.write_text("4200210\n")
+    lb.master_pid = 4200210
     draining = lb.start("sleep", "30")
     accepting = lb.start("sleep", "30")
     other = lb.start("sleep", "30")
+    foreign = lb.start("sleep", "30")  # an old worker of another Nginx on this host
     lb.title(draining.pid, "nginx: worker process is shutting down")
     lb.title(accepting.pid, "nginx: worker process")
     lb.title(other.pid, "sleep 30")
+    lb.title(foreign.pid, "nginx: worker process is shutting down", parent=4200299)
     vanished = 4200301  # no /proc entry: it exited already
+    pids = (draining.pid, accepting.pid, other.pid, foreign.pid, vanished)
 
-    records = lb.call("stop_workers", *(str(p) for p in (draining.pid, accepting.pid, other.pid, vanished)))
+    records = lb.call("stop_workers", "-", *(str(p) for p in pids))
 
     assert records.all("stopped") == [str(draining.pid)]
-    assert records.all("skipped") == [str(accepting.pid), str(other.pid), str(vanished)]
+    assert records.all("skipped") == [str(p) for p in pids[1:]]
     assert draining.wait(timeout=5) == -signal.SIGTERM
-    assert accepting.poll() is None and other.poll() is None
-    lb.host.stop_workers([accepting.pid, other.pid])
-    assert accepting.poll() is None and other.poll() is None
+    assert accepting.poll() is None and other.poll() is None and foreign.poll() is None
+    lb.host.stop_workers([accepting.pid, other.pid, foreign.pid])
+    assert accepting.poll() is None and other.poll() is None and foreign.poll() is None
 
 
 def test_marker_generation(lb: Lb) -> None:
