@@ -178,9 +178,8 @@ class Run:
             if begun.lock.stale_from:
                 step.detail = f"taken over from {begun.lock.stale_from}, whose lease had ended (it stopped renewing)"
             if begun.recovered:
-                self.observer.warning(
-                    f"a previous run died while applying; {self.path} was put back to the bytes Nginx serves"
-                )
+                kept = "kept: Nginx serves its new bytes already" if begun.recovered == "kept" else "put back"
+                self.observer.warning(f"a previous run died while applying; {self.path} was settled ({kept})")
 
     def probe(self) -> None:
         """Understand what ``lock`` read: Nginx, curl, the managed file, the target."""

@@ -65,7 +65,9 @@ class Begun:
 
     lock: LockState
     probe: Probe | None = None  # None unless the lock was acquired
-    recovered: bool = False  # a run that died mid-install was settled first
+    # A run that died mid-install was settled first: "restored" (its old bytes put back, what Nginx
+    # served) or "kept" (Nginx served its candidate already: a restart or reload came between).
+    recovered: str = ""
     gate: str = ""  # where the health checks begin started for the gate URLs are collected ("": none)
     dump: Dump | None = None  # nginx -T, read beside the probe (unless the proof is pending)
     proof_pending: bool = False  # the file's own marker was asked: install checks its answer

@@ -108,7 +108,7 @@ class ScriptedHost(LbHost):
         return Begun(
             lock,
             self._probe(records),
-            recovered=records.get("recovered") == "restored",
+            recovered=records.get("recovered"),
             gate=f"{lock_dir}/gate.{gate}" if wire.to_int(gate) is not None else "",
             dump=_dump(records) if records.has("dump_exit") else None,
             proof_pending=records.get("proof") == "pending",

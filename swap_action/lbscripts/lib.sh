@@ -7,6 +7,10 @@
 # Text read on the LB (files, HTTP bodies, nginx output) only ever travels as a blob, so it can
 # never forge a field.
 set -u
+# An operation runs to its end even when the engine that asked for it is gone (a cancelled job,
+# an SSH session dropped): half an install is worse than a whole one nobody reads. Writes to a
+# closed connection then fail quietly instead of killing the shell between two steps.
+trap '' HUP PIPE
 BG_PROC=${BG_PROC:-/proc}
 MAX_BLOB=1048576
 

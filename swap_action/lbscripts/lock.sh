@@ -88,6 +88,15 @@ lock_acquire() {
         field error "cannot create the lock directory $_dir"
         return 1
     fi
+    # Asked again by its own holder (an answer lost on the way): it is still this run's.
+    _held=""
+    [ -r "$_dir/owner" ] && read -r _held < "$_dir/owner" 2>/dev/null
+    if [ "$_held" = "$_owner" ]; then
+        echo $((_now + _ttl)) > "$_dir/expires.new" && mv -f "$_dir/expires.new" "$_dir/expires"
+        lock_unmutex
+        field lock acquired
+        return 0
+    fi
     lock_read "$_dir" "$_now"
     if [ "$_now" -gt "$_expires" ]; then
         # Its lease ended: the holder died without releasing. Take the lock over.

@@ -79,6 +79,26 @@ begin() {
         nginx_build > "$_vfile" &
         _vpid=$!
     fi
+    # A run that died inside install left MANAGED.before-swap: its install never finished, so no
+    # reload of ours followed and Nginx still serves those bytes, unless Nginx restarted (or
+    # something else reloaded it) meanwhile. The marker says which, by generation: the candidate's
+    # served, it stays (kept); otherwise the old bytes go back (restored). Before the state is read.
+    if [ -e "$_mf.before-swap" ]; then
+        _served="" _fgen=""
+        case "$_dump" in
+            marker:/*)
+                _served=$(curl -s --max-time 2 --unix-socket "${_dump#marker:}" \
+                    http://bluegreen-swap/generation 2>/dev/null | head -c 200)
+                _served=${_served%% *}
+                { read -r _l1; read -r _l2; } < "$_mf" 2>/dev/null
+                case "$_l2" in *'"generation":"'*) _fgen=${_l2#*'"generation":"'}; _fgen=${_fgen%%'"'*} ;; esac ;;
+        esac
+        if [ -n "$_fgen" ] && [ "$_served" = "$_fgen" ]; then
+            mv -f "$_mf.before-swap" "$_mf.previous" && field recovered kept
+        else
+            mv -f "$_mf.before-swap" "$_mf" && field recovered restored
+        fi
+    fi
     case "$_dump" in
         1) dump_start "$_ld/dump." ;;
         marker:/*)
@@ -101,11 +121,6 @@ begin() {
         # Its files live in the lock's directory (removed with the lock): no directory to make.
         gate_start "$_ld/gate.$$." "$_gm" "$@"
         field gate "$$"
-    fi
-    # A run that died inside install left MANAGED.before-swap: the install never finished, so no
-    # reload followed and Nginx still serves those bytes. Put them back before reading the state.
-    if [ -e "$_mf.before-swap" ]; then
-        mv -f "$_mf.before-swap" "$_mf" && field recovered restored
     fi
     for _c in "${_mf%/*}/.${_mf##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
     probe "$_mf"

@@ -232,7 +232,7 @@ class FakeHost(LbHost):
         return Begun(
             LockState(True, stale_from=stale_from),
             self._probe(config_path),
-            recovered,
+            "restored" if recovered else "",
             "1" if gate_urls else "",
             self.dump_config() if dump and not pending else None,
             pending,

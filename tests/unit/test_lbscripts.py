@@ -211,6 +211,14 @@ def test_a_lock_dir_whose_parent_is_missing_is_a_state_error(lb: Lb) -> None:
     assert not missing.parent.exists()
 
 
+def test_begin_asked_again_by_its_holder_still_holds(lb: Lb) -> None:
+    # A begin whose answer was lost: asked again, the lock is still this run's (no 15 s wait).
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15).lock.acquired
+    again = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15)
+    assert again.lock.acquired and again.lock.stale_from == ""
+    assert not lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 15).lock.acquired
+
+
 def test_renew_extends_the_owners_lease_only(lb: Lb) -> None:
     assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 5).lock.acquired
     kept = lb.host.renew(str(lb.lock), OWNER, 40)
@@ -342,6 +350,31 @@ def test_begin_puts_back_the_bytes_a_dead_install_left(lb: Lb) -> None:
     assert begun.probe is not None and begun.probe.managed_file == before.decode()
     assert not any(candidate.exists() for candidate in candidates)
     assert lb.leftovers() == [".other.conf.candidate-g42"]
+
+
+def _with_state(generation: str, server: str) -> bytes:
+    state = f'{{"blue":[],"generation":"{generation}","green":[],"live":"green","previous":"blue","weights":{{}}}}'
+    return (
+        f"# Managed by bluegreen-swap\n# bluegreen-swap state: {state}\nupstream app {{ server {server}; }}\n".encode()
+    )
+
+
+@pytest.mark.parametrize(("served", "settled"), [("g42", "kept"), ("g41", "restored"), (None, "restored")])
+def test_a_died_install_is_settled_by_what_the_marker_serves(lb: Lb, served: str | None, settled: str) -> None:
+    # The candidate (g42) was in place when the run died. Nginx restarted meanwhile (it serves g42):
+    # the candidate stays and the old bytes become .previous; no restart (g41) or no answer: put back.
+    before, candidate = _with_state("g41", "10.0.0.1:8080"), _with_state("g42", "10.0.0.2:8080")
+    lb.managed.write_bytes(candidate)
+    lb.managed.with_name("upstream.conf.before-swap").write_bytes(before)
+    socket = _marker(lb, None if served is None else f"{served} {lb.managed}")
+
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 15, dump=True, proof_socket=socket)
+
+    assert begun.recovered == settled
+    assert lb.managed.read_bytes() == (candidate if settled == "kept" else before)
+    if settled == "kept":
+        assert lb.managed.with_name("upstream.conf.previous").read_bytes() == before
+    assert not lb.managed.with_name("upstream.conf.before-swap").exists()
 
 
 def test_begin_with_nothing_to_recover(lb: Lb) -> None:
