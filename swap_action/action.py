@@ -29,6 +29,7 @@ from .github import Commands, GitHubObserver, summary_markdown
 from .host import ScriptedHost
 from .inputs import INPUTS, SwapOptions, swap_options_from
 from .outcome import ErrorInfo, Outcome, Result, SwapReport
+from .redact import redact_credentials, redact_document, url_passwords
 from .transport import open_transport
 from .upstream import new_generation, render, weights_for_step
 
@@ -147,6 +148,8 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
     for spec in INPUTS:
         if spec.secret:
             commands.mask(raw[spec.name])
+    for password in url_passwords(raw["verify-url"]):  # basic auth for the health endpoint
+        commands.mask(password)
     report_file, report_name = report_location(environ)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     observer = GitHubObserver(commands)
@@ -172,7 +175,7 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
 def finish(commands: Commands, report: SwapReport, target: str, report_file: Path, report_name: str) -> None:
     """Outputs, summary and report, in that order; then the error annotation, last in the log."""
     outcome = report.outcome
-    document = {"target": target, **report.to_dict()}
+    document = redact_document({"target": target, **report.to_dict()})
     written = ""
     try:
         report_file.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
@@ -201,7 +204,7 @@ def main() -> int:
     try:
         return run(os.environ, commands)
     except Exception as exc:
-        traceback.print_exc()
+        sys.stderr.write(redact_credentials(traceback.format_exc()))
         commands.error(f"unexpected {type(exc).__name__}: {exc}", title="bluegreen-swap: internal error")
         return 2
 

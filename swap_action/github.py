@@ -4,17 +4,24 @@ Under GitHub Actions (``GITHUB_ACTIONS=true``) this writes outputs to ``$GITHUB_
 form with a random delimiter, so multi-line values are safe), markdown to ``$GITHUB_STEP_SUMMARY``,
 ``::group::`` per engine step, ``::error``/``::warning`` annotations and ``::add-mask::`` for
 secrets. Anywhere else the same calls print plain text to stdout.
+
+Text from users and from the LB (input echoes, error causes, HTTP bodies, lock holders) is never
+markup: a plain log line that would read as a workflow command is wrapped in ``::stop-commands::``,
+and in the step summary such text is escaped (``md_text``) or a code span (``md_code``), on one
+line. A password in a URL is ``***`` in everything written here (``redact.redact_credentials``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from .outcome import Result, Step, SwapReport
+from .redact import redact_credentials
 from .timeline import PlainObserver
 
 MIN_MASK_LENGTH = 4  # shorter lines of a secret ("-----", "==") would mask common text, not secrets
@@ -48,12 +55,23 @@ class Commands:
         self.enabled = self.environ.get("GITHUB_ACTIONS") == "true"
 
     def write(self, line: str) -> None:
+        """Plain log text: passwords redacted; under GitHub, never read as a workflow command."""
+        text = redact_credentials(line)
+        if self.enabled and _looks_like_a_command(text):
+            token = uuid.uuid4().hex
+            text = f"::stop-commands::{token}\n{text}\n::{token}::"
+        self._emit(text)
+
+    def _emit(self, line: str) -> None:
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def command(self, name: str, message: str = "", **properties: str) -> None:
+        if name != "add-mask":  # the secret itself, which the runner hides from then on
+            message = redact_credentials(message)
+            properties = {key: redact_credentials(value) for key, value in properties.items()}
         props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items() if value)
-        self.write(f"::{name}{' ' + props if props else ''}::{escape_data(message)}")
+        self._emit(f"::{name}{' ' + props if props else ''}::{escape_data(message)}")
 
     def mask(self, secret: str) -> None:
         """Mask every line of a (possibly multi-line) secret in the rest of the log."""
@@ -102,6 +120,11 @@ class Commands:
         return True
 
 
+def _looks_like_a_command(text: str) -> bool:
+    """Would the runner act on a line of ``text`` (``::name::`` or the old ``##[name]``, after blanks)?"""
+    return any(line.lstrip().startswith(("::", "##[")) for line in re.split(r"\r\n|\r|\n", text))
+
+
 class GitHubObserver:
     """The engine's ``Observer``: one log group per step; keeps the steps for the summary."""
 
@@ -130,22 +153,48 @@ class GitHubObserver:
 
 
 # -- the step summary -------------------------------------------------------------------------
-def _cell(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+# What GitHub's renderer (cmark-gfm) could read as markup inside a line: escapes, code spans,
+# emphasis, strikethrough, links and images, HTML and autolinks, entities, math, table cells.
+# Block syntax (headings, lists, quotes) needs the start of a line, which one-line text never gets.
+_MARKUP = re.compile(r"([\\`*_~\[\]<>&$|])")
+
+
+def _one_line(text: object) -> str:
+    """Whitespace runs (newlines too) as one space, passwords redacted."""
+    return redact_credentials(" ".join(str(text).split()))
+
+
+def md_text(text: object) -> str:
+    """Untrusted text as inline markdown that shows exactly that text: one line, every markup
+    character backslash-escaped (also safe in a table cell). Bare http(s) URLs may still be
+    autolinked by GitHub; their visible text is their target."""
+    return _MARKUP.sub(r"\\\1", _one_line(text))
+
+
+def md_code(text: object) -> str:
+    """Untrusted text as a code span for a table cell. In a GFM table a ``|`` ends the cell even
+    inside a code span and ``\\|`` cannot be shown exactly there, so such text is escaped instead."""
+    flat = _one_line(text)
+    if not flat or "|" in flat or "\\" in flat:
+        return md_text(flat)
+    ticks = "`" * (_longest_backtick_run(flat) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 def _fence(text: str) -> str:
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)
+    return "`" * max(3, _longest_backtick_run(text) + 1)
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
+    """A table of cells already rendered (``md_text``/``md_code`` for anything untrusted)."""
     head = list(header)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
@@ -153,41 +202,50 @@ def summary_markdown(report: SwapReport, *, target: str, report_path: str = "") 
     """The step summary: what changed, the diff, the timeline, the drain and, on failure, cause and fix."""
     outcome = report.outcome
     error = outcome.error
+    active, previous, slot = (md_text(name or "unknown") for name in (outcome.active, outcome.previous, outcome.target))
     if error is not None:
-        heading = f"## ❌ Blue-green swap failed: {error.title}"
+        heading = f"## ❌ Blue-green swap failed: {md_text(error.title)}"
     elif outcome.result is Result.PLANNED:
-        heading = f"## 🔍 Blue-green swap (dry run): would make {outcome.target} live"
+        heading = f"## 🔍 Blue-green swap (dry run): would make {slot} live"
     elif outcome.changed:
-        heading = f"## ✅ Blue-green swap: {outcome.active} is live (was {outcome.previous or 'unknown'})"
+        heading = f"## ✅ Blue-green swap: {active} is live (was {previous})"
     else:
-        heading = f"## ✅ Blue-green swap: {outcome.active} was already live, nothing changed"
+        heading = f"## ✅ Blue-green swap: {active} was already live, nothing changed"
     facts = [
-        ("load balancer", f"`{target}`"),
-        ("live now", outcome.active or "unknown"),
-        ("live before", outcome.previous or "unknown"),
-        ("target slot", outcome.target or "unknown"),
+        ("load balancer", md_code(target)),
+        ("live now", active),
+        ("live before", previous),
+        ("target slot", slot),
         ("changed", "yes" if outcome.changed else "no"),
         ("duration", f"{report.duration_ms:.0f} ms"),
     ]
     if error is not None:
         facts.append(("restored", "yes: the previous config is live again" if outcome.restored else "no"))
     if report_path:
-        facts.append(("report", f"`{report_path}`"))
+        facts.append(("report", md_code(report_path)))
     lines = [heading, "", *_table(("", ""), facts), ""]
     if error is not None:
-        lines += ["### What went wrong", "", f"**Cause:** {error.cause}", "", outcome.state_sentence(), ""]
+        # The state sentence is the engine's own text about validated slot names.
+        lines += ["### What went wrong", "", f"**Cause:** {md_text(error.cause)}", "", outcome.state_sentence(), ""]
         if error.fix:
-            lines += [f"**Fix:** {error.fix}", ""]
+            lines += [f"**Fix:** {md_text(error.fix)}", ""]
     if report.config_diff:
-        fence = _fence(report.config_diff)
+        diff = redact_credentials(report.config_diff)  # inside a fence longer than any backtick run in it
+        fence = _fence(diff)
         title = "Config change (not applied: dry run)" if report.dry_run else "Config change"
-        lines += [f"### {title}", "", f"{fence}diff", report.config_diff.rstrip("\n"), fence, ""]
+        lines += [f"### {title}", "", f"{fence}diff", diff.rstrip("\n"), fence, ""]
     if report.steps:
         rows = [
-            (index, step.label, "ok" if step.ok else "**failed**", f"{step.duration_ms:.0f} ms", step.detail)
+            (
+                str(index),
+                md_text(step.label),
+                "ok" if step.ok else "**failed**",
+                f"{step.duration_ms:.0f} ms",
+                md_text(step.detail),
+            )
             for index, step in enumerate(report.steps, 1)
         ]
         lines += ["### Timeline", "", *_table(("#", "step", "result", "duration", "detail"), rows), ""]
     if report.drain is not None:
-        lines += ["### Drain of the old slot", "", report.drain.summary(), ""]
+        lines += ["### Drain of the old slot", "", md_text(report.drain.summary()), ""]
     return "\n".join(lines)

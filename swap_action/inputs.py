@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .durations import parse_duration
 from .errors import InputError
+from .redact import redact_credentials
 
 SLOTS = ("blue", "green")
 
@@ -107,15 +109,35 @@ def parse_http_path(name: str, text: str) -> str:
 
 
 def parse_url(name: str, text: str) -> str:
-    """An http(s) URL; it is handed to curl on the LB, so nothing else (no ``-option``, no ``file://``)."""
+    """An http(s) URL; it is handed to curl on the LB, so nothing else (no ``-option``, no ``file://``).
+
+    Basic-auth credentials (``http://user:pass@host/``) are accepted and sent; wherever the URL is
+    shown the password is ``***`` (``SwapOptions.shown_verify_url``, ``redact.redact_credentials``).
+    """
     value = text.strip()
-    if not _URL.match(value):
+    if not _URL.match(value) or not _has_host_and_port(value):
         raise InputError(
             name,
-            f"'{_printable(text)}' is not an http:// or https:// URL",
-            "write a full URL such as http://127.0.0.1/ (it is requested from the LB host)",
+            f"{_shown_url(text)} is not an http:// or https:// URL",
+            "write a full URL such as http://127.0.0.1/ (it is requested from the LB host); "
+            "percent-encode '@', ':', '/', '?' and '#' in a user name or password (%40, %3A, %2F, %3F, %23)",
         )
     return value
+
+
+def _has_host_and_port(url: str) -> bool:
+    """A host, and a port that is a number: a '/', '?' or '#' in a password would end the host part early."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when it is not a number 0-65535
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
+def _shown_url(text: str) -> str:
+    """A refused URL in its error: with an '@' it may hold a password that cannot be told apart, so it is not echoed."""
+    return "the URL (not shown: it has an '@', perhaps a password)" if "@" in text else f"'{_printable(text)}'"
 
 
 def parse_config_path(name: str, text: str) -> str:
@@ -180,7 +202,7 @@ class SwapOptions:
     steps: tuple[int, ...] = (100,)
     step_pause: float = 0.0
     health_path: str | None = "/healthz"
-    verify_url: str | None = None
+    verify_url: str | None = None  # sent as given (credentials included); shown as shown_verify_url
     verify_expect: str | None = None
     drain_timeout: float = 30.0
     drain_hook: tuple[str, str] | None = None
@@ -191,6 +213,11 @@ class SwapOptions:
     lock_timeout: float = 120.0
     break_lock: bool = False
     confirm_timeout: float = 10.0
+
+    @property
+    def shown_verify_url(self) -> str | None:
+        """verify-url as logs, errors and reports show it: a password in it is ``***``."""
+        return redact_credentials(self.verify_url) if self.verify_url else None
 
 
 def check_drain_policy(name: str, text: str) -> str:

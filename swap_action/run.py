@@ -15,7 +15,7 @@ import os
 import socket
 import time
 
-from . import adopt, preflight
+from . import adopt, failpoints, preflight
 from . import drain as drain_phase
 from .errors import (
     ConfigTestError,
@@ -132,6 +132,7 @@ class Run:
     # -- phases ------------------------------------------------------------------------------------
     def lock(self) -> None:
         """Wait for the lock (two runs never interleave); with it, the live state in the same trip."""
+        failpoints.reach("lock")
         discovered = False
         if self.config_path is None:
             self.discover()
@@ -183,6 +184,7 @@ class Run:
 
     def probe(self) -> None:
         """Understand what ``lock`` read: Nginx, curl, the managed file, the target."""
+        failpoints.reach("probe")
         with self.timeline.step(Phase.PROBE) as step:
             probe = self.probe_result
             assert probe is not None
@@ -283,6 +285,7 @@ class Run:
         target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
         The health checks begin started with the lock are collected here when they cover the target.
         Once applied, the LB reloads in the same round trip: returns that reload and when it began."""
+        failpoints.reach("install")
         self._check_lease()
         urls = self._health_urls() if gate else []
         early = ""
@@ -326,6 +329,7 @@ class Run:
 
     def reload_confirm(self, generation: str, percent: int, done: tuple[ReloadResult, float] | None = None) -> None:
         """Reload and prove the new generation is served (``done``: install already did, in its trip)."""
+        failpoints.reach("reload-confirm")
         with self.timeline.step(Phase.RELOAD_CONFIRM, slot=self.target, percent=percent) as step:
             if done is None:
                 self._check_lease()
@@ -353,6 +357,7 @@ class Run:
             )
 
     def verify(self, percent: int) -> None:
+        failpoints.reach("verify")
         url = self.options.verify_url
         if not url:
             return
@@ -360,16 +365,19 @@ class Run:
             answers = self.host.http("GET", [url] * VERIFY_REQUESTS, VERIFY_TIMEOUT_SECONDS)
             for answer in answers:
                 self._check_verify(answer, final=percent == 100)
+            shown = self.options.shown_verify_url  # never its password
             if len(answers) != VERIFY_REQUESTS:
-                raise VerificationError(f"{url}: no answer from the LB", "check verify-url is reachable from the LB")
-            step.detail = f"{len(answers)} x {url}: {', '.join(str(a.status) for a in answers)}"
+                raise VerificationError(f"{shown}: no answer from the LB", "check verify-url is reachable from the LB")
+            step.detail = f"{len(answers)} x {shown}: {', '.join(str(a.status) for a in answers)}"
 
     def pause(self, index: int, percent: int) -> None:
+        failpoints.reach("pause")
         if self.options.step_pause and index < len(self.options.steps) - 1:
             with self.timeline.step(Phase.PAUSE, slot=self.target, percent=percent):
                 time.sleep(self.options.step_pause)
 
     def drain(self) -> None:
+        failpoints.reach("drain")
         old_slot = other(self.target)
         with self.timeline.step(Phase.DRAIN, slot=old_slot) as step:
             result = drain_phase.drain(
@@ -441,6 +449,7 @@ class Run:
             )
 
     def release(self) -> None:
+        failpoints.reach("release")
         if self.lease is not None:
             self.lease.stop()
         if not self.locked:
@@ -609,7 +618,7 @@ class Run:
         if not ok:
             seen = answer.body.strip().splitlines()[0][:120] if answer.body.strip() else ""
             raise VerificationError(
-                f"{self.options.verify_url} answered {answer.status or 'nothing'}"
+                f"{self.options.shown_verify_url} answered {answer.status or 'nothing'}"
                 + (f" with '{seen}'" if seen else "")
                 + (f", expected '{expect}'" if expect else ", expected a 2xx/3xx status"),
                 "the new slot does not serve what it should: check its deployment",

@@ -1,13 +1,22 @@
-"""Run on this machine: for an action running on the LB host itself (self-hosted runners)."""
+"""Run on this machine: for an action running on the LB host itself (self-hosted runners).
+
+Each command runs in a session (so a process group) of its own: on a timeout, or when the run is
+interrupted, the whole group is killed, so nothing the command started in the background (a
+``sh -c '... &'``) is left running. A daemon that starts its own session (nginx) is not touched.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 
 from ..errors import CommandTimeout, TransportError
 from . import CommandResult, Transport, describe
+
+REAP_SECONDS = 2.0  # after the kill: how long to wait for the pipes (a process that left the group may hold them)
 
 
 class LocalTransport(Transport):
@@ -15,7 +24,7 @@ class LocalTransport(Transport):
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
         try:
-            done = subprocess.run(list(argv), input=stdin or b"", capture_output=True, timeout=timeout, check=False)
+            code, out, err = _run_in_own_group(argv, stdin or b"", timeout)
         except subprocess.TimeoutExpired:
             raise CommandTimeout(
                 f"'{describe(argv)}' did not finish within {timeout:.0f}s on this machine",
@@ -30,13 +39,7 @@ class LocalTransport(Transport):
             raise TransportError(
                 f"cannot run '{describe(argv)}': {exc}", "run the action as a user allowed to manage Nginx"
             ) from None
-        return CommandResult(
-            tuple(argv),
-            done.returncode,
-            done.stdout.decode(errors="replace"),
-            done.stderr.decode(errors="replace"),
-            done.stdout,
-        )
+        return CommandResult(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"), out)
 
     def write_file(self, path: str, data: bytes) -> None:
         try:
@@ -49,3 +52,23 @@ class LocalTransport(Transport):
             raise TransportError(
                 f"cannot write {path}: {exc.strerror}", "run as a user that may write the Nginx config directory"
             ) from None
+
+
+def _run_in_own_group(argv: Sequence[str], stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    """Exit code, stdout and stderr; raises ``TimeoutExpired`` once the command's group is killed."""
+    pipe = subprocess.PIPE
+    with subprocess.Popen(list(argv), stdin=pipe, stdout=pipe, stderr=pipe, start_new_session=True) as process:
+        try:
+            out, err = process.communicate(stdin, timeout=timeout)
+        except BaseException:  # TimeoutExpired, and KeyboardInterrupt or SystemExit (a cancelled job)
+            _kill_group(process)
+            raise
+        return process.returncode, out, err
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to every process of the command's group (its pid is the group's id), then reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.communicate(timeout=REAP_SECONDS)

@@ -21,11 +21,23 @@ _URL = re.compile(
 )
 
 
+_MARKERS = ("@cert-authority", "@revoked")
+
+
 def _load_key(text: str) -> paramiko.PKey:
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return kind.from_private_key(io.StringIO(text.strip() + "\n"))
-        except (paramiko.SSHException, ValueError):
+        except paramiko.PasswordRequiredException:
+            raise InputError(
+                "ssh-key",
+                "the private key is encrypted (it has a passphrase)",
+                "store a key without a passphrase (ssh-keygen -p -N '' -f KEYFILE on a copy) in the secret",
+            ) from None
+        except Exception:
+            # A malformed key makes paramiko and cryptography raise SSHException and ValueError,
+            # but also AssertionError, IndexError, struct.error...: each means "not this kind of
+            # key". KeyboardInterrupt and SystemExit are not Exceptions: they still stop the run.
             continue
     raise InputError(
         "ssh-key",
@@ -34,19 +46,62 @@ def _load_key(text: str) -> paramiko.PKey:
     )
 
 
+def parse_known_hosts(text: str) -> list[paramiko.hostkeys.HostKeyEntry]:
+    """The host keys of a known-hosts text; a line that is not a plain host key line is refused.
+
+    Marker lines are refused, not skipped: ``@cert-authority`` (trust any key a CA signed) is not
+    supported here, and skipping ``@revoked`` would let another line trust the key it revokes.
+    A line whose key type paramiko does not know is skipped: ssh-keyscan lists every type the
+    host has, and one usable line is enough.
+    """
+    entries = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            marker = line.split(maxsplit=1)[0]
+            raise InputError(
+                "known-hosts",
+                f"line {number}: {marker if marker in _MARKERS else 'a marker'} line is not supported",
+                "give the host's own key lines (ssh-keyscan HOST, checked out of band), "
+                "without @cert-authority or @revoked lines",
+            )
+        entry = _host_key_entry(number, line)
+        if entry is not None:
+            entries.append(entry)
+    if not entries:
+        raise InputError(
+            "known-hosts",
+            "no host key of a supported type (ed25519, ecdsa or rsa) in it",
+            "pass the output of 'ssh-keyscan HOST' (checked out of band) as known-hosts",
+        )
+    return entries
+
+
+def _host_key_entry(number: int, line: str) -> paramiko.hostkeys.HostKeyEntry | None:
+    """One ``hosts keytype base64`` line; None for a key type paramiko does not know."""
+    problem = f"line {number} is not a 'hosts keytype base64-key' line"
+    if len(line.split()) < 3:
+        raise InputError("known-hosts", problem, "copy the lines ssh-keyscan prints, each whole")
+    try:
+        return paramiko.hostkeys.HostKeyEntry.from_line(line, lineno=number)
+    except Exception:
+        # InvalidHostKey (bad base64), SSHException, and on a garbled key also ValueError,
+        # IndexError, AssertionError...: all mean the line is not a usable host key.
+        raise InputError(
+            "known-hosts", f"{problem}: its key does not decode", "copy the lines ssh-keyscan prints, each whole"
+        ) from None
+
+
 class SshTransport(Transport):
     def __init__(self, host: str, port: int, user: str, key: paramiko.PKey, known_hosts: str) -> None:
         self.description = f"ssh://{user}@{host}:{port}"
         self._client = paramiko.SSHClient()
         host_keys = self._client.get_host_keys()
-        for line in known_hosts.splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
-            if entry is not None:
-                for name in entry.hostnames:
-                    host_keys.add(name, entry.key.get_name(), entry.key)
+        for entry in parse_known_hosts(known_hosts):
+            for name in entry.hostnames:
+                host_keys.add(name, entry.key.get_name(), entry.key)
         # Unknown or changed host keys are refused, never added.
         self._client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
