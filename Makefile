@@ -11,7 +11,7 @@ export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TC_HOST ?= 127.0.0.1
 
-.PHONY: demo test lint unit integration bench images docker venv clean
+.PHONY: demo test lint unit integration bench soak images docker venv clean
 
 demo: venv images
 	$(PY) -m simulation run --report-dir $(REPORT_DIR)
@@ -27,6 +27,9 @@ integration: venv images
 
 bench: venv images
 	$(PY) scripts/bench.py
+
+soak: venv images
+	$(PY) scripts/soak.py
 
 lint: venv
 	$(BIN)/ruff check .

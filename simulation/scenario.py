@@ -37,7 +37,7 @@ from swap_action.transport.docker import DockerTransport
 from .environment import LB_IMAGE, UPSTREAM, AppSpec, Environment
 from .preflight import LONG_AT_ONCE_S, Probe, preflight
 from .records import RequestRecord, WebSocketRecord
-from .traffic import Traffic, TrafficPlan
+from .traffic import WS_MAX_RECONNECTS, Traffic, TrafficPlan
 
 Progress = Callable[[str], None]
 DEMO_DRAIN_HOOK = "POST /admin/drain?grace=1"  # the demo app's: refuse new work, close WebSockets with 1001
@@ -75,6 +75,13 @@ class Scenario:
     # What the swap does: the engine by default; a "bad swap" replaces it (sensitivity tests).
     # It returns the run's report; a swap that failed is a report whose outcome has an error.
     swapper: Callable[[Environment, SwapOptions], SwapReport] | None = None
+    # True: ``long_requests`` more start ``long_lead`` before every swap, not only the first (a
+    # soak). ``in_flight_completed_on_old`` judges the first swap's only: it then fails by design.
+    long_every_swap: bool = False
+    # Called in a worker thread while traffic runs: once before the first swap with None (steady
+    # load and WebSockets on, no long request yet), then after each completed swap with its run
+    # (its drain over, before the idle slot is redeployed). A soak samples the LB there.
+    checkpoint: Callable[[Environment, SwapRun | None], None] | None = None
 
     @property
     def hook_closes_websockets(self) -> bool:
@@ -245,6 +252,8 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         long_path=long_path_of(scenario),
         ws_path=scenario.ws_path,
         ws_echo=scenario.ws_echo,
+        # Each swap closes a WebSocket once (1001 from the drain hook, or a cut): one more reconnect per swap.
+        ws_max_reconnects=WS_MAX_RECONNECTS + scenario.swaps,
     )
     traffic = Traffic(plan, env.slot_of)
     loop = asyncio.get_running_loop()
@@ -256,6 +265,8 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         f"{scenario.fresh_clients} fresh-connection clients), {scenario.websockets} WebSockets"
     )
     await asyncio.sleep(max(0.0, scenario.warmup - scenario.long_lead))
+    if scenario.checkpoint:
+        await loop.run_in_executor(None, scenario.checkpoint, env, None)
     traffic.start_long(scenario.long_requests)
     progress(f"{scenario.long_requests} long requests ({long_path_of(scenario)}) started")
     await asyncio.sleep(scenario.long_lead)
@@ -264,6 +275,9 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     swaps: list[SwapRun] = []
     live = "blue"
     for index in range(scenario.swaps):
+        if index and scenario.long_every_swap and scenario.long_requests:
+            traffic.start_long(scenario.long_requests)
+            await asyncio.sleep(scenario.long_lead)
         target = other(live)
         options = swap_options(scenario, env, target)
         progress(f"swap {index + 1}/{scenario.swaps}: {live} -> {target}")
@@ -281,6 +295,8 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
             break
         swaps.append(SwapRun(target, report, None, begun, time.time()))
         live = target
+        if scenario.checkpoint:
+            await loop.run_in_executor(None, scenario.checkpoint, env, swaps[-1])
         if index + 1 < scenario.swaps:
             if options.drain_hook:
                 # The drained slot refuses work until it is deployed again: redeploy it, as a real

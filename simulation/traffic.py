@@ -56,6 +56,7 @@ class TrafficPlan:
     ws_path: str | None = "/ws"
     ws_echo: bool = True
     ws_ping_interval: float = 0.5
+    ws_max_reconnects: int = WS_MAX_RECONNECTS  # per WebSocket: a server close or a cut, then a new one
     # Processes running the steady load (1: on the caller's loop). With more, the clients are
     # dealt out round-robin, each process runs its share on a loop of its own and streams its
     # records back; start_steady() then blocks until every process is ready (about a second).
@@ -228,7 +229,7 @@ class Traffic:
         self._sessions.append(session)
         url = self.plan.base_url.replace("http://", "ws://") + str(self.plan.ws_path)
         attempt = 1
-        while not self._stop.is_set() and attempt <= WS_MAX_RECONNECTS:
+        while not self._stop.is_set() and attempt <= self.plan.ws_max_reconnects:
             if not await self._one_websocket(session, url, ws_id, attempt):
                 break
             # A real client reconnects after "going away" (or a cut): it lands on the new slot.
