@@ -11,7 +11,7 @@ export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TC_HOST ?= 127.0.0.1
 
-.PHONY: demo test lint unit integration bench soak images docker venv clean
+.PHONY: demo test lint unit fuzz integration bench soak images docker venv clean
 
 demo: venv images
 	$(PY) -m simulation run --report-dir $(REPORT_DIR)
@@ -21,6 +21,11 @@ test: venv images lint
 
 unit: venv
 	$(BIN)/pytest -ra tests/unit
+
+# The property tests of what reaches the rendered file, a shell, a URL or a workflow command, at
+# >= 10,000 examples each (tests/unit/conftest.py); the statistics give each test's example count.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz --hypothesis-show-statistics tests/unit
 
 integration: venv images
 	$(BIN)/pytest -ra tests/integration

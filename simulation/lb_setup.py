@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from swap_action.nginxconf import Directive
-from swap_action.upstream import STATE_PREFIX
+from swap_action.upstream import STATE_PREFIX, is_marker_listen
 
 from .nginx_config import CONF_DIR, ConfigError, Placed, Tree, body_offset
 
@@ -88,7 +88,7 @@ def listen_port(server: Directive) -> int | None:
     if not listens:
         return 80
     for address, *options in listens:
-        if address.startswith("unix:") or "ssl" in options or "quic" in options:
+        if address.startswith("unix:") or is_marker_listen(address) or "ssl" in options or "quic" in options:
             continue
         match = re.search(r"(?:^|:)(\d+)$", address)
         if match:
@@ -136,7 +136,7 @@ class _Planner:
         self.added.append(f"'include {path};' added to the http block of {self.http.file} ({why})")
 
     def owns_only(self, file: str, keep: list[Placed]) -> bool:
-        """True when ``file`` holds nothing but ``keep`` (and unix-socket servers: a marker)."""
+        """True when ``file`` holds nothing but ``keep`` (and servers on no plain port: a marker)."""
         if file == self.tree.main:
             return False
         kept = [p.directive for p in keep]

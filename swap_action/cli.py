@@ -39,7 +39,7 @@ from .lease import lock_dir_for
 from .outcome import Result, SwapReport
 from .timeline import PlainObserver
 from .transport import Transport, open_transport
-from .upstream import marker_socket
+from .upstream import marker_address
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -229,8 +229,8 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         host = ScriptedHost(transport)
         config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
         probe, state = Engine(host).status(config_path, upstream)
-        socket = marker_socket(upstream)
-        served = host.marker_generation(socket)
+        address = marker_address(upstream)
+        served = host.marker_generation(address)
     generation = state.generation if state else None
     status: dict[str, Any] = {
         "target": transport.description,
@@ -247,14 +247,14 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "blue": list(state.blue) if state else [],
         "green": list(state.green) if state else [],
         "generation": generation,
-        "marker": {"socket": socket, "answer": served, "matches_file": served is not None and served == generation},
+        "marker": {"address": address, "answer": served, "matches_file": served is not None and served == generation},
     }
     if args.json:
         print(json.dumps(status, indent=2), file=out)
         return EXIT_OK
     weights = ", ".join(f"{slot} {percent}%" for slot, percent in status["weights"].items()) or "-"
     if served is None:
-        marker = f"not answering on {socket}"
+        marker = f"not answering on {address}"
     elif served == generation:
         marker = f"answers {served}: Nginx serves this file"
     else:

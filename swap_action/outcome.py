@@ -157,6 +157,9 @@ class Outcome:
     target: str | None = None
     restored: bool = False
     restore_failed: bool = False  # a restore was tried and not confirmed: what is live is unknown
+    # A change was sent and its answer lost (the connection broke): the LB finishes what it started,
+    # so that step may be live. What is live is unknown here.
+    in_doubt: bool = False
     error: ErrorInfo | None = None
 
     @property
@@ -165,6 +168,11 @@ class Outcome:
 
     def state_sentence(self) -> str:
         """What the LB is left with, in one sentence (for failures)."""
+        if self.in_doubt:
+            return (
+                "The connection broke while the LB was changing: the LB finishes what it started, so that step "
+                "may be live. python -m swap_action status says what is."
+            )
         if self.restore_failed and not self.changed:
             return (
                 "Traffic did not move (Nginx never loaded the new config), but the managed file still holds it: "
@@ -190,6 +198,7 @@ class Outcome:
             "target": self.target,
             "restored": self.restored,
             "restore_failed": self.restore_failed,
+            "in_doubt": self.in_doubt,
             "error": self.error.to_dict() if self.error else None,
         }
 

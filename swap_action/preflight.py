@@ -15,7 +15,7 @@ from .errors import InputError, StateError
 from .host import Dump
 from .nginx import emerg_line
 from .nginxconf import Config, ConfigSyntaxError, Directive, split_dump
-from .upstream import STATE_PREFIX
+from .upstream import STATE_PREFIX, is_marker_listen
 
 HTTP = ("http",)
 
@@ -98,11 +98,9 @@ def check(config: Config | None, path: str, file_kind: str, upstream: str) -> No
 
 
 def is_marker(server: Directive) -> bool:
-    """Our generation marker's server block (it listens only on our unix socket)."""
+    """Our generation marker's server block (it listens only on the marker's address)."""
     listens = [d.values for d in server.block or [] if d.name == "listen"]
-    return bool(listens) and all(
-        v[:1] and v[0].startswith("unix:/run/bluegreen-swap-") and v[0].endswith(".sock") for v in listens
-    )
+    return bool(listens) and all(v[:1] and is_marker_listen(v[0]) for v in listens)
 
 
 def fix_for(config: Config, upstream: str) -> str:

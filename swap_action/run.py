@@ -36,7 +36,7 @@ from .nginx import candidate_error, emerg_line, hint_for
 from .nginxconf import Config
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
 from .timeline import Observer, Timeline
-from .upstream import State, marker_socket, new_generation, render, weights_for_step
+from .upstream import State, marker_address, new_generation, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -73,6 +73,7 @@ class Run:
         self.restored = False
         self.switched = False
         self.restore_failed = False
+        self.in_doubt = False  # a changing round trip broke: the LB may have done it (it finishes alone)
         self.early_gate: tuple[str, tuple[str, ...]] | None = None  # (id, URLs) begin started checking
         self.old_workers: set[int] = set()
 
@@ -148,7 +149,7 @@ class Run:
                 begun = self.host.begin(
                     self.path, self.lock_dir, self.owner, LEASE_SECONDS,
                     gate_urls, HEALTH_TIMEOUT_SECONDS, dump=not discovered,
-                    proof_socket="" if self.options.dry_run else marker_socket(self.options.upstream),
+                    proof_socket="" if self.options.dry_run else marker_address(self.options.upstream),
                 )  # fmt: skip
                 gate_urls = []
                 if begun.lock.acquired and begun.probe is not None:
@@ -234,7 +235,7 @@ class Run:
         """Whether Nginx answers another generation than the managed file's (its own marker)."""
         if not generation or generation == "unknown":  # a hand-written upstream: no marker of its own
             return False
-        served = self.host.marker_generation(marker_socket(self.options.upstream))
+        served = self.host.marker_generation(marker_address(self.options.upstream))
         if served is None or served == generation:
             return False
         self.observer.warning(
@@ -299,7 +300,11 @@ class Run:
                 reload=self._reload_request(generation), proof=proof,
             )  # fmt: skip
 
-        installed = attempt((self.lock_dir, self.state.generation) if self.proof_pending and self.state else None)
+        try:
+            installed = attempt((self.lock_dir, self.state.generation) if self.proof_pending and self.state else None)
+        except TransportError:
+            self.in_doubt = True  # sent: the LB finishes an install on its own, reload included
+            raise
         self.proof_pending = False
         if installed.proof_failed:
             # The marker did not prove Nginx serves this file (nothing was written): ask nginx -T.
@@ -406,7 +411,7 @@ class Run:
                 state = self.state
                 # The original bytes go back exactly; their own marker proves they are live again.
                 if state is not None and state.generation != "unknown" and state.generation in self.original:
-                    generation, marker = state.generation, marker_socket(self.options.upstream)
+                    generation, marker = state.generation, marker_address(self.options.upstream)
                 else:
                     generation, marker = new_generation(), "-"
                 installed = self.host.install(self.path, self.original, generation, [], 0)
@@ -463,7 +468,7 @@ class Run:
         """The one outcome, from what is live at the end."""
         previous = self.state.live if self.state else None
         changed = self.signalled_percent is not None and not self.restored
-        if self.restore_failed and changed:
+        if (self.restore_failed and changed) or self.in_doubt:
             active: str | None = None  # neither the new nor the old config was proven live
         elif changed:
             assert self.signalled_percent is not None
@@ -484,6 +489,7 @@ class Run:
             target=self.target or None,
             restored=self.restored,
             restore_failed=self.restore_failed,
+            in_doubt=self.in_doubt,
             error=ErrorInfo.of(error) if error is not None else None,
         )
         self.report.duration_ms = self.timeline.elapsed_ms()
@@ -524,7 +530,7 @@ class Run:
     def _reload_request(self, generation: str) -> ReloadRequest:
         assert self.probe_result is not None
         return ReloadRequest(
-            generation, marker_socket(self.options.upstream), self.probe_result.error_log, self.options.confirm_timeout
+            generation, marker_address(self.options.upstream), self.probe_result.error_log, self.options.confirm_timeout
         )
 
     def discover(self) -> None:

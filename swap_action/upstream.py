@@ -5,7 +5,7 @@ The file the engine writes has three parts:
 1. a state line, ``# bluegreen-swap state: {json}``, which says which slot is live, the weights,
    the servers of both slots and the generation; it is how the engine reads the live state back;
 2. the upstream itself, rendered from a jinja2 template (ours, or the user's);
-3. a marker server on a unix socket that answers ``/generation`` with this file's generation, so
+3. a marker server on a loopback address of its own that answers ``/generation`` with this file's generation, so
    the engine can prove that the config it wrote is the one Nginx is serving.
 """
 
@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from importlib import resources
 
@@ -81,8 +82,27 @@ def new_generation() -> str:
     return f"g{int(time.time() * 1000)}-{secrets.token_hex(3)}"
 
 
-def marker_socket(upstream: str) -> str:
-    return f"/run/bluegreen-swap-{upstream}.sock"
+# The marker listens on a loopback address of its own (any 127/8 address is local on Linux), on a
+# port derived from the upstream's name. Not a unix socket: a socket file outlives an Nginx that was
+# killed (SIGKILL, OOM, a container killed) and then stops it from starting ("bind() ... Address
+# already in use"); a TCP listener leaves nothing behind. Files from earlier versions listened on
+# unix:/run/bluegreen-swap-<upstream>.sock: still recognised as markers (``is_marker_listen``).
+MARKER_HOST = "127.66.71.83"
+MARKER_PORTS = (40000, 10000)  # first port, how many
+
+
+def marker_address(upstream: str) -> str:
+    """Where the marker of ``upstream``'s file answers: ``127.66.71.83:<port>``, from the LB only."""
+    first, count = MARKER_PORTS
+    return f"{MARKER_HOST}:{first + zlib.crc32(upstream.encode()) % count}"
+
+
+def is_marker_listen(address: str) -> bool:
+    """A ``listen`` address only a marker uses: ours, or an earlier version's unix socket."""
+    if address.startswith("unix:/run/bluegreen-swap-") and address.endswith(".sock"):
+        return True
+    host, _, port = address.rpartition(":")
+    return host == MARKER_HOST and port.isdigit()
 
 
 def weights_for_step(target: str, percent: int) -> dict[str, int]:
@@ -175,7 +195,7 @@ def marker_block(upstream: str, generation: str, path: str | None = None) -> str
     return (
         "# Generation marker: lets the swap engine prove this file is the one being served.\n"
         "server {\n"
-        f"    listen unix:{marker_socket(upstream)};\n"
+        f"    listen {marker_address(upstream)};\n"
         "    access_log off;\n"
         f'    location = /generation {{ return 200 "{answer}\\n"; }}\n'
         "}\n"

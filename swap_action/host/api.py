@@ -109,7 +109,7 @@ class ReloadRequest:
     """What ``reload_and_confirm`` needs, for ``install`` to reload in the same round trip."""
 
     generation: str
-    socket: str  # the marker's unix socket, or "-" to skip the marker
+    socket: str  # where the marker answers (upstream.marker_address), or "-" to skip the marker
     error_log: str  # "-" when unknown
     timeout_s: float
 

@@ -41,7 +41,8 @@ stop_workers() {
 
 marker() {
     # marker SOCKET MAX_SECONDS -> generation= (what the config Nginx serves answers)
-    _g=$(curl -s --fail --max-time "$2" --unix-socket "$1" http://bluegreen-swap/generation | head -c 100)
+    marker_url "$1"
+    _g=$(curl -s --fail --max-time "$2" "$_mo" "$_ma" "$_mu" | head -c 100)
     _g=${_g%% *}
     field generation "${_g%%[!A-Za-z0-9_-]*}"
 }

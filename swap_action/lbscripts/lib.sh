@@ -20,12 +20,13 @@ field() { printf '%s=%s\n' "$1" "$2"; }
 
 blob_file() {
     # blob_file NAME FILE [MAX_BYTES]: the file's first MAX_BYTES bytes (default 1 MiB) as a blob.
-    _max=${3:-$MAX_BLOB}
+    # (Its own variable names: callers keep theirs, e.g. http_get's _max, across a blob.)
+    _bmax=${3:-$MAX_BLOB}
     _size=$(wc -c < "$2")
     _size=$((_size + 0))
-    if [ "$_size" -gt "$_max" ]; then
-        printf '%s:%s\n' "$1" "$_max"
-        head -c "$_max" "$2"
+    if [ "$_size" -gt "$_bmax" ]; then
+        printf '%s:%s\n' "$1" "$_bmax"
+        head -c "$_bmax" "$2"
     else
         printf '%s:%s\n' "$1" "$_size"
         cat "$2"
@@ -38,6 +39,16 @@ blob() {
     printf '%s' "$2" > "$_bt"
     blob_file "$1" "$_bt"
     rm -f "$_bt"
+}
+
+marker_url() {
+    # marker_url ENDPOINT: curl's arguments to ask the generation marker there ($_mo $_ma $_mu):
+    # a loopback address (127.66.71.83:PORT; never through a proxy) or a unix socket path (files of
+    # earlier versions; the unit tests' stand-in).
+    case "$1" in
+        /*) _mo=--unix-socket _ma=$1 _mu=http://bluegreen-swap/generation ;;
+        *) _mo=--noproxy _ma='*' _mu="http://$1/generation" ;;
+    esac
 }
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -86,9 +86,9 @@ begin() {
     if [ -e "$_mf.before-swap" ]; then
         _served="" _fgen=""
         case "$_dump" in
-            marker:/*)
-                _served=$(curl -s --max-time 2 --unix-socket "${_dump#marker:}" \
-                    http://bluegreen-swap/generation 2>/dev/null | head -c 200)
+            marker:?*)
+                marker_url "${_dump#marker:}"
+                _served=$(curl -s --max-time 2 "$_mo" "$_ma" "$_mu" 2>/dev/null | head -c 200)
                 _served=${_served%% *}
                 { read -r _l1; read -r _l2; } < "$_mf" 2>/dev/null
                 case "$_l2" in *'"generation":"'*) _fgen=${_l2#*'"generation":"'}; _fgen=${_fgen%%'"'*} ;; esac ;;
@@ -101,15 +101,15 @@ begin() {
     fi
     case "$_dump" in
         1) dump_start "$_ld/dump." ;;
-        marker:/*)
+        marker:?*)
             # Its second line is the state line in every file the engine writes (builtin read).
             _l1="" _l2=""
             [ -f "$_mf" ] && [ ! -L "$_mf" ] && { read -r _l1; read -r _l2; } < "$_mf" 2>/dev/null
             case "$_l1$_l2" in
                 *"# bluegreen-swap state: "*)
                     (
-                        curl -s --fail --max-time 2 --unix-socket "${_dump#marker:}" \
-                            http://bluegreen-swap/generation > "$_ld/marker.out" 2>/dev/null
+                        marker_url "${_dump#marker:}"
+                        curl -s --fail --max-time 2 "$_mo" "$_ma" "$_mu" > "$_ld/marker.out" 2>/dev/null
                         : > "$_ld/marker.done"
                     ) &
                     field proof pending

@@ -5,9 +5,9 @@
 #   - the generation marker answers the new generation (asked on 3 fresh connections: while old
 #     workers still accept, some may reach them).
 reload_confirm() {
-    # reload_confirm GENERATION MARKER_SOCKET|- TIMEOUT_MS ERROR_LOG|- PIDFILE|-
+    # reload_confirm GENERATION MARKER|- TIMEOUT_MS ERROR_LOG|- PIDFILE|-
     #   -> result=confirmed|signal_failed|emerg|timeout and the timings (ms after the signal)
-    # (MARKER_SOCKET '-' skips the marker: for restoring a file the engine did not write;
+    # (MARKER: its address, upstream.marker_address; '-' skips the marker: for restoring a file the engine did not write;
     # PIDFILE '-': found from nginx -V and nginx.conf)
     _gen=$1 _sock=$2 _timeout_ms=$3 _errlog=$4
     pid_file "${5:--}"
@@ -50,12 +50,14 @@ reload_confirm() {
     _md=$(mktemp -d) || { field result signal_failed; blob signal_output "cannot make a temporary directory"; return 0; }
     _marker_file="$_md/ok"
     (
-        _u=http://bluegreen-swap/generation _round=0
+        _round=0
+        marker_url "$_sock"
+        _u=$_mu
         while :; do
             _round=$((_round + 1))
             if [ $((_round % 16)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then exit 0; fi
             if [ "$_sock" = "-" ]; then : > "$_marker_file"; exit 0; fi
-            curl -s --max-time 1 -H 'Connection: close' --unix-socket "$_sock" \
+            curl -s --max-time 1 -H 'Connection: close' "$_mo" "$_ma" \
                 "$_u" "$_u" "$_u" "$_u" "$_u" "$_u" > "$_md/answers" 2>/dev/null
             while read -r _a; do
                 # The answer is 'GENERATION PATH' (or, from older files, 'GENERATION').

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fuzz_targets import examples
 
 from swap_action import adopt
 from swap_action.inputs import Slots
@@ -56,7 +57,8 @@ def _others(text: str) -> list[str]:
     return [text[d.start : d.end] for d in upstream.block if d.name != "server"]
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(300), deadline=None)
 @given(upstreams(), st.sampled_from(["blue", "green"]), st.sampled_from([10, 50, 100]))
 def test_a_swap_changes_only_what_it_owns(case: tuple[str, Slots], target: str, percent: int) -> None:
     text, slots = case
@@ -78,7 +80,8 @@ def test_a_swap_changes_only_what_it_owns(case: tuple[str, Slots], target: str, 
     assert state.adopted and state.weights == dict(sorted(weights.items()))
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(200), deadline=None)
 @given(upstreams())
 def test_the_live_slot_is_inferred_from_down(case: tuple[str, Slots]) -> None:
     text, slots = case

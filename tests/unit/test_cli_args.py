@@ -12,7 +12,7 @@ from fakes import LB_CONFIG, FakeHost, NoTransport
 
 from swap_action import cli
 from swap_action.transport import Transport
-from swap_action.upstream import parse_state
+from swap_action.upstream import marker_address, parse_state
 
 BASE = ["--target", "docker://fake-lb", "--config-path", LB_CONFIG]
 
@@ -202,7 +202,7 @@ def test_status_json_says_when_nginx_serves_another_config(fake: FakeHost) -> No
     fake.files[LB_CONFIG] = (fake.live_text() or "").replace("g0-initial", "g9-edited")
     status = json.loads(run("status", *BASE, "--json").out)
     assert status["generation"] == "g9-edited"
-    assert status["marker"] == {"socket": "/run/bluegreen-swap-app.sock", "answer": "g0-initial", "matches_file": False}
+    assert status["marker"] == {"address": marker_address("app"), "answer": "g0-initial", "matches_file": False}
 
 
 def test_ssh_key_files_are_read_and_passed(fake: FakeHost, opened: list[object], tmp_path: Path) -> None:

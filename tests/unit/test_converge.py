@@ -3,6 +3,8 @@ the file alone."""
 
 from __future__ import annotations
 
+import contextlib
+
 from fakes import LB_CONFIG, FakeHost
 from test_engine import Quiet, options
 
@@ -37,3 +39,21 @@ def test_a_file_nginx_serves_is_left_alone() -> None:
     assert report.outcome.result is Result.UNCHANGED
     state = parse_state(fake.files[LB_CONFIG])
     assert state is not None and state.live == "green"
+
+
+def test_a_connection_lost_during_install_leaves_the_outcome_in_doubt_not_unchanged() -> None:
+    from swap_action.errors import TransportError
+
+    class Broken(FakeHost):
+        def install(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+            super().install(*args, **kwargs)  # type: ignore[arg-type]
+            raise TransportError("SSH command 'sh' failed: connection reset", "check the connection")
+
+    fake = Broken()
+    engine = Engine(fake, Quiet())
+    with contextlib.suppress(TransportError):
+        engine.swap(options(to="green"))
+    assert engine.last_report is not None
+    outcome = engine.last_report.outcome
+    assert outcome.in_doubt and outcome.active is None and outcome.result is Result.FAILED
+    assert "may be live" in outcome.state_sentence()

@@ -667,7 +667,7 @@ def test_reload_times_out_when_the_marker_answers_another_generation(lb: Lb) -> 
     assert result.marker_ok is False
 
 
-def test_reload_without_a_marker_socket_needs_only_the_workers(lb: Lb) -> None:
+def test_reload_without_a_marker_address_needs_only_the_workers(lb: Lb) -> None:
     lb.start_master(on_hup="reload")
     result = lb.host.reload_and_confirm(GENERATION, "-", "-", 3.0)
     assert result.result == "confirmed", result

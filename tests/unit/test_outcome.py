@@ -77,6 +77,7 @@ def test_outcome_to_dict_and_ok() -> None:
         "target": "green",
         "restored": True,
         "restore_failed": False,
+        "in_doubt": False,
         "error": {
             "type": "VerificationError",
             "title": "verification through the load balancer failed",

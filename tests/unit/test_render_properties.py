@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from test_fuzz_targets import examples
 
 from swap_action.errors import InputError
 from swap_action.inputs import SLOTS, Slots, other, parse_addresses, parse_name, parse_steps
-from swap_action.upstream import marker_socket, new_generation, render, weights_for_step
+from swap_action.upstream import marker_address, new_generation, render, weights_for_step
 
 DIRECTIVES = {"upstream", "server", "keepalive", "listen", "access_log", "location", "return"}
 FORBIDDEN = ["\n", ";", "{", "}", '"', "'", "\\", " "]
@@ -54,7 +56,8 @@ well_formed_steps = st.lists(st.integers(1, 99), unique=True, max_size=4).map(
 well_formed_name = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,20}", fullmatch=True)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(300), deadline=None)
 @given(
     blue=address_list,
     green=address_list,
@@ -69,7 +72,8 @@ def test_well_formed_inputs_render_only_the_directives_asked_for(
     check_render(blue, green, upstream, steps, target, step)
 
 
-@settings(max_examples=500, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(500), deadline=None)
 @given(
     blue=address_text,
     green=address_text,
@@ -120,7 +124,7 @@ def check_render(blue: str, green: str, upstream: str, steps: str, target: str, 
         elif head == "keepalive":
             assert args == ["32"]
         elif head == "listen":
-            assert args == [f"unix:{marker_socket(name)}"]
+            assert args == [marker_address(name)]
         elif head == "access_log":
             assert args == ["off"]
         elif head == "location":
@@ -132,6 +136,7 @@ def check_render(blue: str, green: str, upstream: str, steps: str, target: str, 
     assert sorted(seen) == sorted(inputs), "every server once, nothing else"
 
 
+@pytest.mark.fuzz
 @given(text=st.text(max_size=40), char=st.sampled_from(NOT_SEPARATORS), at=st.integers(0, 40))
 def test_text_with_config_syntax_is_refused(text: str, char: str, at: int) -> None:
     i = at % (len(text) + 1)
@@ -144,6 +149,7 @@ def test_text_with_config_syntax_is_refused(text: str, char: str, at: int) -> No
         raise AssertionError(f"{value!r} was accepted")
 
 
+@pytest.mark.fuzz
 @given(value=address, char=st.sampled_from(FORBIDDEN), at=st.integers(1, 40))
 def test_an_address_with_a_forbidden_character_inside_is_refused(value: str, char: str, at: int) -> None:
     """Also spaces and newlines: they separate addresses, so inside one they leave broken halves."""
@@ -155,6 +161,7 @@ def test_an_address_with_a_forbidden_character_inside_is_refused(value: str, cha
     raise AssertionError(f"{value[:i] + char + value[i:]!r} was accepted")
 
 
+@pytest.mark.fuzz
 @given(text=address_text)
 def test_accepted_addresses_never_contain_config_syntax(text: str) -> None:
     try:

@@ -11,7 +11,15 @@ from fakes import initial_file
 from swap_action import adopt
 from swap_action.errors import InputError, StateError
 from swap_action.inputs import Slots, swap_options_from
-from swap_action.upstream import STATE_PREFIX, State, parse_state, render, server_lines, weights_for_step
+from swap_action.upstream import (
+    STATE_PREFIX,
+    State,
+    marker_address,
+    parse_state,
+    render,
+    server_lines,
+    weights_for_step,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOTS = Slots(blue=("blue-1:8080", "blue-2:8080"), green=("green-1:8080",))
@@ -108,7 +116,7 @@ def test_damaged_state_line_is_a_state_error() -> None:
 
 def test_the_marker_answers_the_generation() -> None:
     text = render(upstream="web", slots=SLOTS, weights={"blue": 100}, generation="g7-x", previous=None)
-    assert "listen unix:/run/bluegreen-swap-web.sock;" in text
+    assert f"listen {marker_address('web')};" in text
     assert 'location = /generation { return 200 "g7-x\\n"; }' in text
 
 

@@ -143,6 +143,7 @@ def test_records_built_by_hand_group_like_parsed_ones() -> None:
 names = st.from_regex(r"[a-z_]{1,12}", fullmatch=True)
 
 
+@pytest.mark.fuzz
 @given(name=names, data=st.binary(max_size=300), before=names, after=names)
 def test_any_bytes_inside_a_blob_round_trip_and_never_produce_a_field(
     name: str, data: bytes, before: str, after: str
@@ -152,6 +153,7 @@ def test_any_bytes_inside_a_blob_round_trip_and_never_produce_a_field(
     assert records.fields == [(before, "1"), (after, "2")]
 
 
+@pytest.mark.fuzz
 @given(data=st.lists(st.binary(max_size=80), max_size=5))
 def test_several_blobs_in_a_row_round_trip(data: list[bytes]) -> None:
     records = parse(b"".join(blob("body", item) for item in data))
@@ -159,6 +161,7 @@ def test_several_blobs_in_a_row_round_trip(data: list[bytes]) -> None:
     assert records.fields == []
 
 
+@pytest.mark.fuzz
 @given(data=st.binary(min_size=1, max_size=200), cut=st.integers(1, 250))
 def test_a_blob_that_lost_any_of_its_bytes_raises(data: bytes, cut: int) -> None:
     full = blob("file", data)
