@@ -36,7 +36,7 @@ import jinja2
 import requests
 
 from swap_action.inputs import Slots
-from swap_action.upstream import marker_socket, render
+from swap_action.upstream import marker_address, render
 
 from .lb_image import REQUIRED_TOOLS, TOOLS_SCRIPT, ImageError, lb_tree, missing_tools, missing_tools_message
 from .lb_setup import LbPlan, SetupError, plan_lb
@@ -216,6 +216,8 @@ class Environment:
         upstream: str = UPSTREAM,
         ssh_authorized_keys: str | None = None,
         start_timeout: float = START_TIMEOUT,
+        lb_tmpfs: dict[str, str] | None = None,
+        lb_binds: dict[str, str] | None = None,
     ) -> None:
         self.blue_spec, self.green_spec = blue or AppSpec(), green or AppSpec()
         self.lb_image = lb_image
@@ -225,6 +227,10 @@ class Environment:
         self.lb_plan: LbPlan | None = None  # what the harness put on the LB (set by start)
         self.ssh_authorized_keys = ssh_authorized_keys
         self.start_timeout = start_timeout
+        # Extra mounts in the LB (the fault suite's full disk and read-only directory):
+        # container path -> tmpfs size, and host directory -> container path (read-only).
+        self.lb_tmpfs = dict(lb_tmpfs or {})
+        self.lb_binds = dict(lb_binds or {})
         self.name = name or f"bgsim-{uuid.uuid4().hex[:8]}"
         self.network: Network | None = None
         self.containers: dict[str, DockerContainer] = {}
@@ -313,6 +319,10 @@ class Environment:
             )
             for path, data in plan.files.items():
                 lb = lb.with_copy_into_container(data, path)
+            for path, size in self.lb_tmpfs.items():
+                lb = lb.with_tmpfs_mount(path, size)
+            for host_dir, path in self.lb_binds.items():
+                lb = lb.with_volume_mapping(host_dir, path, "ro")
             if self.ssh_authorized_keys is not None:
                 lb = lb.with_local_port(22).with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
             self.containers["lb"] = lb
@@ -379,6 +389,14 @@ class Environment:
     def _render_site(self, template: str) -> str:
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         return env.from_string(template).render(upstream=self.upstream, listen=80, bluegreen_headers=HEADERS_SNIPPET)
+
+    def restart_lb(self) -> None:
+        """Restart the LB's container (the fault suite's "LB restarted mid-swap"): Nginx starts again
+        from the files on disk; the published port may change, so it is read again."""
+        lb = self.containers["lb"]
+        lb.get_wrapped_container().restart(timeout=5)
+        assert self.lb_plan is not None
+        self.lb_port = int(lb.get_exposed_port(self.lb_plan.port))
 
     def redeploy(self, slot: str) -> None:
         """Restart a slot's container (a fresh deploy of the idle slot) and wait until it is healthy."""
@@ -449,9 +467,9 @@ class Environment:
             "-fsS",
             "-o",
             "/dev/null",
-            "--unix-socket",
-            marker_socket(self.upstream),
-            "http://lb/generation",
+            "--noproxy",
+            "*",
+            f"http://{marker_address(self.upstream)}/generation",
         ]
         strategies: list[WaitStrategy] = [
             LbTools(self.lb_image),
