@@ -76,7 +76,7 @@ reload_confirm() {
         if [ -z "$_new_ms" ]; then
             # Until new workers exist the reload may still be refused: watch the log for [emerg].
             if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then
-                _emerg=$(tail -c +$((_offset + 1)) "$_errlog" | grep -m1 '\[emerg\]')
+                _emerg=$(emerg_after "$_errlog" "$_offset" "$$")
                 if [ -n "$_emerg" ]; then
                     field result emerg
                     blob emerg "$_emerg"
@@ -120,4 +120,24 @@ reload_confirm() {
         fi
         sleep 0.002
     done
+}
+
+emerg_after() {
+    # emerg_after LOG OFFSET SENDER: the [emerg] line that refused SENDER's reload, from what LOG
+    # got past OFFSET; nothing while it may still go live. At notice level the master logs
+    # 'signal 1 (SIGHUP) received from PID' per reload: only what follows SENDER's own line is its
+    # (an earlier reload's errors can follow our offset; our signal waits until it is over). A
+    # bind() failure is not final: the master tries again for ~2.5 s (the port may free up, and
+    # the reload then goes live); 'still could not bind()' is.
+    tail -c +$(($2 + 1)) "$1" | awk -v me="SIGHUP) received from $3," '
+        { line[NR] = $0 }
+        index($0, "SIGHUP) received from") { signals = 1; if (index($0, me)) start = NR + 1 }
+        END {
+            if (!start) start = signals ? NR + 1 : 1
+            for (i = start; i <= NR; i++) {
+                if (line[i] ~ /\[emerg\]/ && line[i] ~ /bind\(\) to/) { bind = line[i]; continue }
+                if (line[i] ~ /still could not bind/) { print (bind != "" ? bind : line[i]); exit }
+                if (line[i] ~ /\[emerg\]/) { print line[i]; exit }
+            }
+        }'
 }

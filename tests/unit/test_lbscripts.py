@@ -918,3 +918,44 @@ def test_a_file_without_the_state_line_gets_nginx_t_at_once(lb: Lb) -> None:
     lb.managed.write_text("upstream app { server a:1; }\n")
     begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, dump=True, proof_socket=_marker(lb, None))
     assert not begun.proof_pending and begun.dump is not None
+
+
+# -- which [emerg] refused this run's reload --------------------------------------------------------
+RETRYING = (
+    "2026/11/27 18:25:51 [notice] 9#9: signal 1 (SIGHUP) received from 1165, reconfiguring\n"
+    "2026/11/27 18:25:51 [emerg] 9#9: bind() to 0.0.0.0:8089 failed (98: Address already in use)\n"
+    "2026/11/27 18:25:51 [notice] 9#9: try again to bind() after 500ms\n"
+)
+GAVE_UP = "2026/11/27 18:25:53 [emerg] 9#9: still could not bind()\n"
+BIND = "bind() to 0.0.0.0:8089 failed"
+
+
+def _emerg_after(tmp_path: Path, log: str, sender: int) -> str:
+    path = tmp_path / "error.log"
+    path.write_text(log)
+    script = '. ./lib.sh; . ./reload_confirm.sh; emerg_after "$1" 0 "$2"'
+    done = subprocess.run(
+        ["sh", "-c", script, "t", str(path), str(sender)],
+        cwd=Path(__file__).parents[2] / "swap_action" / "lbscripts", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("log", "sender", "refused"),
+    [
+        (RETRYING, 1165, ""),  # the master tries bind() again for ~2.5 s: the reload may still go live
+        (RETRYING + GAVE_UP, 1165, BIND),  # it gave up: refused, named by the bind() line
+        (RETRYING + GAVE_UP, 2000, ""),  # another reload's errors (ours waits until it is over)
+        (RETRYING + GAVE_UP + RETRYING.replace("1165", "2000") + GAVE_UP, 2000, BIND),
+        ('2026/11/27 18:25:53 [emerg] 1#1: unknown directive "x" in /etc/nginx/x.conf:1\n', 3000, "unknown directive"),
+    ],
+    ids=["bind-retrying", "bind-gave-up", "not-ours", "ours-after-another", "no-notice-level"],
+)
+def test_only_a_final_emerg_after_this_runs_signal_refuses_its_reload(
+    tmp_path: Path, log: str, sender: int, refused: str
+) -> None:
+    # The fault suite found it: a reload whose bind() failed was taken as refused at once and
+    # "restored"; then the port freed up, the master's retry succeeded, and blue went live again.
+    found = _emerg_after(tmp_path, log, sender)
+    assert (refused in found) if refused else found == "", found
