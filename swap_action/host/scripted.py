@@ -101,7 +101,7 @@ class ScriptedHost(LbHost):
             if records.get("lock") != "held":
                 raise StateError(
                     f"cannot create the lock {lock_dir}: {records.get('error') or 'no answer'}",
-                    "check the config directory exists and is writable by the transport's user",
+                    "check the config directory exists, is writable by the transport's user and its disk has room",
                 )
             return Begun(lock)
         gate = records.get("gate")

@@ -64,10 +64,19 @@ lock_read() {
 }
 
 lock_write() {
-    # lock_write LOCKDIR OWNER LEASE NOW: the holder's files (expires last, renamed into place).
-    printf '%s\n' "$2" > "$1/owner"
-    echo "$4" > "$1/since"
-    echo $(($4 + $3)) > "$1/expires.new" && mv -f "$1/expires.new" "$1/expires"
+    # lock_write LOCKDIR OWNER LEASE NOW: the holder's files (expires last, renamed into place);
+    # fails when one cannot be written (a full disk): the lock is then not taken.
+    printf '%s\n' "$2" > "$1/owner" && echo "$4" > "$1/since" \
+        && echo $(($4 + $3)) > "$1/expires.new" && mv -f "$1/expires.new" "$1/expires"
+}
+
+lock_unwritable() {
+    # lock_unwritable LOCKDIR: the lock made but not written: removed again, and why.
+    rm -rf "$1"
+    lock_unmutex
+    field lock error
+    field error "cannot write the lock's files in ${1%/*} (is its disk full?)"
+    return 1
 }
 
 lock_acquire() {
@@ -77,7 +86,7 @@ lock_acquire() {
     lock_mutex "$_dir"
     _now=$(date +%s)
     if mkdir "$_dir" 2>/dev/null; then
-        lock_write "$_dir" "$_owner" "$_ttl" "$_now"
+        lock_write "$_dir" "$_owner" "$_ttl" "$_now" || { lock_unwritable "$_dir"; return 1; }
         lock_unmutex
         field lock acquired
         return 0
@@ -101,9 +110,9 @@ lock_acquire() {
     if [ "$_now" -gt "$_expires" ]; then
         # Its lease ended: the holder died without releasing. Take the lock over.
         if mv "$_dir" "$_dir.stale.$$" 2>/dev/null && mkdir "$_dir" 2>/dev/null; then
-            lock_write "$_dir" "$_owner" "$_ttl" "$_now"
-            lock_unmutex
             rm -rf "$_dir.stale.$$"
+            lock_write "$_dir" "$_owner" "$_ttl" "$_now" || { lock_unwritable "$_dir"; return 1; }
+            lock_unmutex
             field lock acquired
             field stale_from "$_holder"
             return 0
