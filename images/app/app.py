@@ -226,6 +226,16 @@ async def admin_undrain(request: web.Request) -> web.Response:
     return web.json_response({"draining": False})
 
 
+async def admin_fail(request: web.Request) -> web.Response:
+    """Turn failing on or off at run time (``?on=1`` / ``?on=0``): / answers 500 and /healthz 503,
+    as APP_FAIL and APP_HEALTHY=false do from the start (the fault suite's flapping health)."""
+    on = request.query.get("on", "1") not in ("0", "false", "no")
+    STATE.fail = on
+    STATE.healthy = not on
+    log.info("fail: %s", "on" if on else "off")
+    return web.json_response({"fail": on})
+
+
 async def admin_state(request: web.Request) -> web.Response:
     body: dict[str, Any] = {
         "version": STATE.version,
@@ -259,6 +269,7 @@ def make_app() -> web.Application:
     app.router.add_post("/admin/drain", admin_drain)
     app.router.add_post("/admin/undrain", admin_undrain)
     app.router.add_get("/admin/state", admin_state)
+    app.router.add_post("/admin/fail", admin_fail)
     return app
 
 
