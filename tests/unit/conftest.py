@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from action_runs import run_action  # noqa: F401 - a fixture for every unit test
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=100, print_blob=True)

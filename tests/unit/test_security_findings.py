@@ -33,19 +33,18 @@ from typing import Any
 
 import paramiko
 import pytest
+from action_runs import Run
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from fakes import LB_CONFIG, FakeHost, NoTransport
+from fakes import FakeHost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swap_action import action
 from swap_action.errors import CommandTimeout, InputError, TransportError, VerificationError
 from swap_action.github import Commands, GitHubObserver, md_code, md_text, summary_markdown
-from swap_action.inputs import BY_NAME, SwapOptions, parse_url, swap_options_from
+from swap_action.inputs import SwapOptions, parse_url, swap_options_from
 from swap_action.outcome import DrainOutcome, ErrorInfo, Outcome, Phase, Result, Step, SwapReport
 from swap_action.redact import redact_credentials, redact_document, url_passwords
-from swap_action.transport import Transport
 from swap_action.transport.local import LocalTransport
 from swap_action.transport.ssh import SshTransport, _load_key, parse_known_hosts
 
@@ -152,55 +151,9 @@ def runner_commands(log: str) -> list[str]:
     return found
 
 
-# -- the action against the fake LB ------------------------------------------------------------
-class ActionRun:
-    def __init__(self, tmp_path: Path, code: int, log: str) -> None:
-        self.tmp_path = tmp_path
-        self.code = code
-        self.log = log
-
-    @property
-    def summary(self) -> str:
-        return (self.tmp_path / "summary").read_text()
-
-    @property
-    def report_text(self) -> str:
-        return (self.tmp_path / "bluegreen-swap-report-swap.json").read_text()
-
-
-@pytest.fixture
-def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    def go(fake: FakeHost | None = None, **inputs: str) -> ActionRun:
-        def open_transport(target: str, **_: object) -> NoTransport:
-            if fake is None:
-                raise AssertionError("the LB must not be touched")
-            return NoTransport()
-
-        def scripted_host(transport: Transport) -> FakeHost:
-            assert fake is not None
-            return fake
-
-        monkeypatch.setattr(action, "open_transport", open_transport)
-        monkeypatch.setattr(action, "ScriptedHost", scripted_host)
-        for name in ("output", "summary"):
-            (tmp_path / name).write_text("")
-        environ = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_OUTPUT": str(tmp_path / "output"),
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
-            "GITHUB_WORKSPACE": str(tmp_path),
-            "GITHUB_ACTION": "swap",
-            "BG_TARGET": "docker://lb",
-            "BG_CONFIG_PATH": LB_CONFIG,
-            "BG_BLUE": "blue:8080",
-            "BG_GREEN": "green:8080",
-        }
-        environ.update({BY_NAME[name.replace("_", "-")].env: value for name, value in inputs.items()})
-        stream = io.StringIO()
-        code = action.run(environ, Commands(environ, stream))
-        return ActionRun(tmp_path, code, stream.getvalue())
-
-    return go
+# -- the action against the fake LB: test_action_entrypoint's run_action fixture ------------------
+def _report_text(run: Run) -> str:
+    return (run.tmp_path / run.outputs["report"]).read_text()
 
 
 # == 1. markdown injection into the step summary; workflow commands in plain log lines =========
@@ -328,10 +281,10 @@ def _recording(fake: FakeHost) -> list[str]:
     return seen
 
 
-def _shown_nowhere(run: ActionRun) -> None:
+def _shown_nowhere(run: Run) -> None:
     masks = [line for line in run.log.splitlines() if line.startswith("::add-mask::")]
     log = "\n".join(line for line in run.log.splitlines() if line not in masks)
-    for face, text in (("log", log), ("summary", run.summary), ("report", run.report_text)):
+    for face, text in (("log", log), ("summary", run.summary), ("report", _report_text(run))):
         assert SECRET not in text, f"{face} shows the password:\n{text}"
 
 
@@ -346,7 +299,7 @@ def test_a_verify_url_password_is_masked_and_never_shown_when_verification_fails
     assert run.log.index("::add-mask::") < run.log.index("::group::")
     _shown_nowhere(run)
     assert "http://bg:***@127.0.0.1/ answered 500" in unescape(run.summary)
-    cause = json.loads(run.report_text)["outcome"]["error"]["cause"]
+    cause = json.loads(_report_text(run))["outcome"]["error"]["cause"]
     assert cause.startswith("http://bg:***@127.0.0.1/ answered 500"), cause
     assert CREDENTIAL_URL in sent, "curl on the LB still gets the credentials"
 
