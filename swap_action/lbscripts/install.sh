@@ -73,6 +73,20 @@ install() {
     candidate_path "$1" "$2"
     _gate=$4 _gm=$5 _rsock=$6 _rtimeout=$7 _rlog=$8 _rpid=$9
     shift 9
+    # Asked again (its answer lost on the way): the live file holds this generation already, so
+    # this install happened. Nothing is written again (.previous keeps the bytes from before it);
+    # the reload and its confirmation are repeated, which changes nothing once they are done.
+    _l1="" _l2=""
+    [ -f "$_live" ] && { read -r _l1; read -r _l2; } < "$_live" 2>/dev/null
+    case "$_l2" in
+        *"\"generation\":\"$_gen\""*)
+            cat > /dev/null
+            field test_exit 0
+            field applied 1
+            field already 1
+            [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog" "$_rpid"
+            return 0 ;;
+    esac
     if [ "$_proof" != "-" ]; then
         _pdir=${_proof% *} _pgen=${_proof##* } _waited=0
         while [ ! -e "$_pdir/marker.done" ] && [ "$_waited" -lt 600 ]; do sleep 0.005; _waited=$((_waited + 1)); done

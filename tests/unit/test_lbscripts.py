@@ -530,6 +530,21 @@ def test_install_applies_when_nginx_t_passes(lb: Lb, monkeypatch: pytest.MonkeyP
     assert "nginx -t -q" in lb.log.read_text().splitlines()
 
 
+def test_install_asked_again_for_its_generation_writes_nothing_twice(lb: Lb) -> None:
+    # Its answer was lost (a connection broke): the same install again must not take the
+    # candidate for "the bytes before" (.previous would lose the old config).
+    _live(lb)
+    candidate = _with_state("g7", "10.0.0.2:8080").decode()
+    first = lb.host.install(str(lb.managed), candidate, "g7", [], 1.0)
+    assert first.applied
+    previous = lb.managed.with_name("upstream.conf.previous").read_bytes()
+    assert previous == OLD_ODD
+    again = lb.call("install", str(lb.managed), "g7", "-", "-", "1", "-", "-", "-", "-", stdin=candidate.encode())
+    assert again.get("applied") == "1" and again.get("already") == "1"
+    assert lb.managed.with_name("upstream.conf.previous").read_bytes() == previous
+    assert lb.managed.read_text() == candidate
+
+
 def test_install_keeps_the_live_file_when_nginx_t_fails(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
     _live(lb)
     monkeypatch.setenv("STUB_NGINX_T", "1")
