@@ -215,6 +215,7 @@ class Environment:
         nginx_conf: Path | None = None,
         upstream: str = UPSTREAM,
         ssh_authorized_keys: str | None = None,
+        ssh_user: str = "root",
         start_timeout: float = START_TIMEOUT,
         lb_tmpfs: dict[str, str] | None = None,
         lb_binds: dict[str, str] | None = None,
@@ -226,6 +227,7 @@ class Environment:
         self.upstream = upstream
         self.lb_plan: LbPlan | None = None  # what the harness put on the LB (set by start)
         self.ssh_authorized_keys = ssh_authorized_keys
+        self.ssh_user = ssh_user  # who logs in with those keys; not root: no root login at all
         self.start_timeout = start_timeout
         # Extra mounts in the LB (the fault suite's full disk and read-only directory):
         # container path -> tmpfs size, and host directory -> container path (read-only).
@@ -274,7 +276,7 @@ class Environment:
 
     @property
     def ssh_url(self) -> str:
-        return f"ssh://root@127.0.0.1:{self.ssh_port}"
+        return f"ssh://{self.ssh_user}@127.0.0.1:{self.ssh_port}"
 
     def known_hosts(self) -> str:
         """A known-hosts line for the LB's sshd as reached through its published port."""
@@ -324,7 +326,11 @@ class Environment:
             for host_dir, path in self.lb_binds.items():
                 lb = lb.with_volume_mapping(host_dir, path, "ro")
             if self.ssh_authorized_keys is not None:
-                lb = lb.with_local_port(22).with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
+                lb = (
+                    lb.with_local_port(22)
+                    .with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
+                    .with_env("SSH_USER", self.ssh_user)
+                )
             self.containers["lb"] = lb
             lb.start()
             self.lb_port = int(lb.get_exposed_port(plan.port))

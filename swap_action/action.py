@@ -159,7 +159,7 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
     try:
         request = parse_request(raw, workspace)
         with open_transport(request.target, ssh_key=request.ssh_key, known_hosts=request.known_hosts) as transport:
-            engine = Engine(ScriptedHost(transport), observer)
+            engine = Engine(ScriptedHost(transport, sudo=request.options.sudo), observer)
             options = request.options
             report = engine.plan(options) if options.dry_run else engine.swap(options)
         code = 0

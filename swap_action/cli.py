@@ -28,6 +28,7 @@ from . import adopt_site, preflight
 from .engine import Engine
 from .errors import InputError, SwapError
 from .host import ScriptedHost
+from .host.scripted import CUT_HELPER, cut_helper, sudoers_lines
 from .inputs import (
     BY_NAME,
     SwapOptions,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _flag(group, "config-path", metavar="PATH", extra="; for adopt: the site file that holds the upstream")
     _flag(group, "upstream")
+    group.add_argument("--sudo", action="store_true", help=BY_NAME["sudo"].help.replace("%", "%%"))
     group.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
     swapping = _Parser(add_help=False)
@@ -132,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="'lock status': who holds the swap lock on the LB; 'lock break': remove it (a cancelled run's)",
     )
     locking.add_argument("action", choices=("status", "break"), help="status (changes nothing) or break")
+    setup = commands.add_parser(
+        "sudo-setup",
+        help="print what an LB host needs for --sudo: the sudoers lines for --user, or with --helper the "
+        "cut helper script (README 'Least privilege')",
+    )
+    setup.add_argument("--user", default="deploy", help="the SSH or local user that runs swaps (default deploy)")
+    setup.add_argument("--nginx", default="/usr/sbin/nginx", help="the nginx binary's path (default /usr/sbin/nginx)")
+    setup.add_argument("--helper", action="store_true", help=f"print the cut helper to install as {CUT_HELPER}")
     return parser
 
 
@@ -148,6 +158,7 @@ def swap_options(args: argparse.Namespace) -> SwapOptions:
         "dry-run": "true" if args.command == "plan" else "false",
         "lock-timeout": args.lock_timeout,
         "break-lock": "true" if args.break_lock else "false",
+        "sudo": "true" if args.sudo else "false",
     }
     return swap_options_from(raw, template=_read("template", args.template) if args.template else None)
 
@@ -200,7 +211,9 @@ def _print_error(exc: SwapError, err: TextIO) -> None:
 
 def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: TextIO) -> int:
     with transport_for(args) as transport:
-        engine = Engine(ScriptedHost(transport), PlainObserver(lambda line: print(line, file=err, flush=True)))
+        engine = Engine(
+            ScriptedHost(transport, sudo=args.sudo), PlainObserver(lambda line: print(line, file=err, flush=True))
+        )
         code = EXIT_OK
         try:
             if args.command == "rollback":
@@ -226,7 +239,7 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     given = parse_config_path("config-path", args.config_path) if args.config_path.strip() else None
     upstream = parse_name("upstream", args.upstream)
     with transport_for(args) as transport:
-        host = ScriptedHost(transport)
+        host = ScriptedHost(transport, sudo=args.sudo)
         config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
         probe, state = Engine(host).status(config_path, upstream)
         address = marker_address(upstream)
@@ -282,7 +295,7 @@ def _run_lock(args: argparse.Namespace, out: TextIO) -> int:
     given = parse_config_path("config-path", args.config_path) if args.config_path.strip() else None
     upstream = parse_name("upstream", args.upstream)
     with transport_for(args) as transport:
-        host = ScriptedHost(transport)
+        host = ScriptedHost(transport, sudo=args.sudo)
         config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
         where = lock_dir_for(config_path)
         lock = host.lock_status(where) if args.action == "status" else host.break_lock(where)
@@ -317,7 +330,7 @@ def _run_adopt(args: argparse.Namespace, out: TextIO) -> int:
     site = parse_config_path("config-path", args.config_path)
     upstream = parse_name("upstream", args.upstream)
     with transport_for(args) as transport:
-        new_path = adopt_site.move_out(ScriptedHost(transport), site, upstream)
+        new_path = adopt_site.move_out(ScriptedHost(transport, sudo=args.sudo), site, upstream)
     print(
         f"moved 'upstream {upstream}' out of {site} into {new_path}, included where it was; nginx -t passes; "
         f"the site's old bytes are in {site}.previous. Swap with --config-path {new_path} (or leave it empty).",
@@ -349,6 +362,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             return _run_adopt(args, out)
         if args.command == "lock":
             return _run_lock(args, out)
+        if args.command == "sudo-setup":
+            print(cut_helper() if args.helper else "\n".join(sudoers_lines(args.user, args.nginx)), file=out)
+            return EXIT_OK
         options = swap_options(args)
         return _run_swap(args, options, out, err)
     except SwapError as exc:  # raised before the engine ran: inputs, transport, status

@@ -9,6 +9,7 @@ hierarchy at the boundary where they occur, so callers only ever handle these::
     ├── TransportError        the LB host cannot be reached or a command on it failed to run
     │   └── CommandTimeout    a command on the LB host did not finish in time
     ├── LockError             another swap holds the lock on this LB
+    ├── PrivilegeError        the LB user may not do what a swap needs (sudo rule, directory)
     ├── StateError            the managed file cannot be read or understood
     ├── HealthCheckError      a server of the target slot is unhealthy (nothing was changed)
     ├── ConfigTestError       ``nginx -t`` refused the candidate (the live file is unchanged)
@@ -56,6 +57,10 @@ class CommandTimeout(TransportError):
 
 class LockError(SwapError):
     title = "another swap is running"
+
+
+class PrivilegeError(SwapError):
+    title = "missing permission on the load balancer"
 
 
 class StateError(SwapError):

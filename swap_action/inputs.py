@@ -212,6 +212,7 @@ class SwapOptions:
     template: str | None = None
     lock_timeout: float = 120.0
     break_lock: bool = False
+    sudo: bool = False  # the LB's root commands through 'sudo -n' (README "Least privilege")
     confirm_timeout: float = 10.0
 
     @property
@@ -364,6 +365,12 @@ INPUTS: tuple[Input, ...] = (
         "lock-timeout", "120s", "How long to wait for another swap on the same LB to release its lock.", parse_seconds
     ),
     Input(
+        "sudo",
+        "false",
+        "Run the few commands a swap needs as root through `sudo -n` (`nginx -t -q`, `nginx -T`, `nginx -s reload`, the drain's cut helper), for an SSH or local user that is not root; the README gives the sudoers lines.",
+        parse_bool,
+    ),
+    Input(
         "break-lock",
         "false",
         "Remove the LB's swap lock before taking it, whoever holds it (a run cancelled mid-swap frees it by itself within 15 s; use this only when you know no swap runs). The run's log names the holder it broke.",
@@ -408,4 +415,5 @@ def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) ->
         template=template,
         lock_timeout=values["lock-timeout"],
         break_lock=values["break-lock"],
+        sudo=values["sudo"],
     )

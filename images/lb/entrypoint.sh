@@ -5,11 +5,17 @@
 set -euo pipefail
 
 if [ -n "${SSH_AUTHORIZED_KEYS:-}" ]; then
+    # SSH_USER (default root) gets the keys; any other user: no root login at all.
+    user=${SSH_USER:-root}
+    home=$(getent passwd "$user" | cut -d: -f6)
     ssh-keygen -A >/dev/null
-    install -d -m 700 /root/.ssh
-    printf '%s\n' "$SSH_AUTHORIZED_KEYS" > /root/.ssh/authorized_keys
-    chmod 600 /root/.ssh/authorized_keys
-    /usr/sbin/sshd -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no
+    install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
+    printf '%s\n' "$SSH_AUTHORIZED_KEYS" > "$home/.ssh/authorized_keys"
+    chown "$user:$user" "$home/.ssh/authorized_keys"
+    chmod 600 "$home/.ssh/authorized_keys"
+    root_login=prohibit-password
+    [ "$user" = root ] || root_login=no
+    /usr/sbin/sshd -o PermitRootLogin="$root_login" -o PasswordAuthentication=no
 fi
 
 nginx -t -q

@@ -18,11 +18,29 @@ connections() {
     for _p in $_procs; do case "$_p" in *:shutting) field draining "${_p%:*}" ;; esac; done
 }
 
+cut_old_workers() {
+    # The sudo helper's one job (bluegreen-swap-cut, no arguments): SIGTERM to every old worker
+    # ('shutting down') of the master its pid file names, and to nothing else.
+    BG_PROC=/proc
+    pid_file -
+    nginx_master "$_pidfile"
+    nginx_procs "$_master"
+    for _p in $_procs; do
+        case "$_p" in *:shutting) kill -TERM "${_p%:*}" 2>/dev/null && field stopped "${_p%:*}" ;; esac
+    done
+}
+
 stop_workers() {
     # stop_workers PIDFILE|- PID...: SIGTERM to each, only if it is still an nginx worker shutting
     # down and a child of the master PIDFILE names (a pid reused by anything else is left alone).
     pid_file "$1"
     shift
+    if [ "$BG_SUDO" = 1 ]; then
+        # Old workers run as Nginx's user, not this one: the root helper stops them (all of them:
+        # they are past this run's deadline, or an earlier run's).
+        as_root "$CUT_HELPER"
+        return 0
+    fi
     nginx_master "$_pidfile"
     for _pid in "$@"; do
         read_title "$_pid"

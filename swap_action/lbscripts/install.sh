@@ -3,9 +3,16 @@
 candidate_path() { _cand="${1%/*}/.${1##*/}.candidate-$2"; }
 
 nginx_test() {
-    # nginx_test [ARGS...]: nginx -t, its output into $_out, exit status returned.
-    # (-q: only problems are printed, so a pass prints nothing to carry back.)
-    _out=$(nginx -t "$@" 2>&1)
+    # nginx_test [ARGS...]: nginx -t, its output into $_out, exit status returned (as this user:
+    # for a throw-away config). (-q: only problems are printed, so a pass prints nothing.)
+    nginx_path
+    _out=$("$_nginx" -t "$@" 2>&1)
+}
+
+nginx_test_live() {
+    # The whole live config, as Nginx will load it (TLS keys included): as root, exactly 'nginx -t -q'.
+    nginx_path
+    _out=$(as_root "$_nginx" -t -q 2>&1)
 }
 
 test_isolated() {
@@ -115,7 +122,7 @@ install() {
         _had=1
     fi
     mv -f "$_cand" "$_live" || { rm -f "$_cand" "$_live.before-swap"; field error "cannot replace $_live"; gate_done >/dev/null; return 0; }
-    if nginx_test -q; then _rc=0; else _rc=$?; fi
+    if nginx_test_live; then _rc=0; else _rc=$?; fi
     _healthy=1
     if [ -n "$_gd" ]; then
         if gate_done "$@"; then _healthy=1; else _healthy=0; fi

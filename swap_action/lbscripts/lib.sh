@@ -12,6 +12,47 @@ set -u
 # closed connection then fail quietly instead of killing the shell between two steps.
 trap '' HUP PIPE
 BG_PROC=${BG_PROC:-/proc}
+# Least privilege: with BG_SUDO=1 (input 'sudo', CLI --sudo) the few commands that need root run
+# through 'sudo -n', each with fixed arguments one sudoers line allows exactly (README "Least
+# privilege"); nothing else runs as root, and no shell does. The user owns the managed directory.
+BG_SUDO=${BG_SUDO:-0}
+CUT_HELPER=/usr/local/sbin/bluegreen-swap-cut
+_nginx=""
+
+nginx_path() {
+    # $_nginx: the nginx binary, also where a non-root PATH lacks the sbin directories.
+    # PATH walked with builtins: no fork (every fork delays a swap on a busy LB).
+    [ -n "$_nginx" ] && return 0
+    _ifs=$IFS
+    IFS=:
+    for _c in $PATH /usr/sbin /usr/local/sbin /usr/local/nginx/sbin; do
+        [ -z "$_nginx" ] && [ -n "$_c" ] && [ -f "$_c/nginx" ] && [ -x "$_c/nginx" ] && _nginx=$_c/nginx
+    done
+    IFS=$_ifs
+    return 0
+}
+
+as_root() {
+    # as_root COMMAND...: the command, through 'sudo -n' when BG_SUDO=1 (never a password prompt).
+    if [ "$BG_SUDO" = 1 ]; then sudo -n "$@"; else "$@"; fi
+}
+
+sudo_check() {
+    # sudo_check DIR: with BG_SUDO=1, each root command a swap needs that 'sudo -n' would refuse
+    # (sudo_missing=, one per command), and the user (sudo_user=); DIR not writable: dir_unwritable=.
+    # Returns 1 when something is missing: nothing may be changed then.
+    _priv=0
+    [ -w "$1" ] || { field dir_unwritable "$1"; _priv=1; }
+    [ "$BG_SUDO" = 1 ] || return "$_priv"
+    field sudo_user "$(id -un 2>/dev/null)"
+    if ! command -v sudo >/dev/null 2>&1; then field sudo_missing "sudo itself (not installed)"; return 1; fi
+    nginx_path
+    for _rule in "$_nginx -t -q" "$_nginx -T" "$_nginx -s reload" "$CUT_HELPER"; do
+        # shellcheck disable=SC2086 (a path and fixed words)
+        sudo -n -l $_rule >/dev/null 2>&1 || { field sudo_missing "$_rule"; _priv=1; }
+    done
+    return "$_priv"
+}
 MAX_BLOB=1048576
 
 # field NAME VALUE: VALUE must be one line (callers read untrusted text with 'read', one line).

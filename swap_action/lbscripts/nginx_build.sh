@@ -3,7 +3,9 @@ nginx_build() {
     # One awk over nginx -V: the version (V), the main config (C), the build's default error log
     # (E), pid file (P) and prefix (X), and the main config's own error_log (L) and pid (Q): top
     # level, before any block, from that file.
-    nginx -V 2>&1 | awk 'NR == 1 { print "V " $0 }
+    nginx_path
+    [ -n "$_nginx" ] || return 0
+    "$_nginx" -V 2>&1 | awk 'NR == 1 { print "V " $0 }
         { for (i = 1; i <= NF; i++) {
             if ($i ~ /^--conf-path=/) conf = substr($i, 13)
             if ($i ~ /^--error-log-path=/) print "E " substr($i, 18)

@@ -8,7 +8,7 @@ probe() {
         wait "$_vpid"
         build_fields < "$_vfile"
         _vfile=""
-    elif command -v nginx >/dev/null 2>&1; then
+    elif nginx_path && [ -n "$_nginx" ]; then
         _build=$(nginx_build)
         build_fields <<LINES
 $_build
@@ -38,7 +38,8 @@ LINES
 dump_start() {
     # dump_start PREFIX: nginx -T (the whole config as Nginx reads it) in the background.
     _dp=$1
-    ( nginx -T > "${_dp}out" 2> "${_dp}err"; echo $? > "${_dp}rc" ) &
+    nginx_path
+    ( as_root "$_nginx" -T > "${_dp}out" 2> "${_dp}err"; echo $? > "${_dp}rc" ) &
     _dump_pid=$!
 }
 
@@ -72,9 +73,11 @@ begin() {
     shift 4
     [ "$#" -gt 0 ] && shift
     [ "$#" -gt 0 ] && shift
+    # What this user may do, before anything (the lock included) is changed.
+    sudo_check "${_mf%/*}" || return 0
     lock_acquire "$_ld" "$_lo" "$_lt" || return 0
     # nginx -V first, in the background: the longest part of the probe overlaps the rest.
-    if command -v nginx >/dev/null 2>&1; then
+    if nginx_path && [ -n "$_nginx" ]; then
         _vfile="$_ld/nginx_v"
         nginx_build > "$_vfile" &
         _vpid=$!

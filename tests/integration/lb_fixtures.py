@@ -42,6 +42,7 @@ def start_environment(
     green_env: dict[str, str] | None = None,
     green_healthy: bool = True,
     ssh_authorized_keys: str | None = None,
+    ssh_user: str = "root",
     lb_tmpfs: dict[str, str] | None = None,
     lb_binds: dict[str, str] | None = None,
 ) -> Environment:
@@ -51,6 +52,7 @@ def start_environment(
         AppSpec(env=dict(green_env or {}), healthy=green_healthy),
         name=f"{prefix}-{secrets.token_hex(4)}",
         ssh_authorized_keys=ssh_authorized_keys,
+        ssh_user=ssh_user,
         lb_tmpfs=lb_tmpfs,
         lb_binds=lb_binds,
     )

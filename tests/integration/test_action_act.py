@@ -11,7 +11,9 @@ previous config is restored.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
 import pytest
 from lb_fixtures import ROOT, LbStack, start_environment
 
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.docker
 
 RUNNER_IMAGE = "debian:bookworm-slim"
 WORKFLOW = ".github/workflows/example-release.yml"
+SSH_WORKFLOW = ".github/workflows/example-release-ssh.yml"
 REPO_FILES = ("action.yml", "Dockerfile", ".dockerignore", ".github", "swap_action")
 ACT_LOCK = "/tmp/bgact-act.lock"
 _RESULT = re.compile(r"swap-result (?P<pairs>.*)$", re.M)
@@ -73,10 +77,11 @@ def copy_repository(dest: Path, workflow_name: str) -> Path:
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(source, dest / name)
-    workflow = dest / WORKFLOW
-    text, count = re.subn(r"^name: .*$", f"name: {workflow_name}", workflow.read_text(), count=1, flags=re.M)
-    assert count == 1, "the example workflow has no top-level name"
-    workflow.write_text(text)
+    for path, name in ((WORKFLOW, workflow_name), (SSH_WORKFLOW, f"{workflow_name}-ssh")):
+        workflow = dest / path
+        text, count = re.subn(r"^name: .*$", f"name: {name}", workflow.read_text(), count=1, flags=re.M)
+        assert count == 1, f"{path} has no top-level name"
+        workflow.write_text(text)
     git = ["git", "-c", "user.name=bgact", "-c", "user.email=bgact@example.invalid"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
         subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
@@ -106,24 +111,34 @@ class Release:
     repo: Path
     act: str
 
-    def run(self, *, to: str, verify_expect: str) -> ActRun:
+    def run(
+        self, *, to: str, verify_expect: str, workflow: str = WORKFLOW, secrets: dict[str, str] | None = None
+    ) -> ActRun:
+        inputs = {"to": to, "verify-expect": verify_expect}
+        if workflow == WORKFLOW:
+            inputs["lb-container"] = self.stack.lb_name
+        else:  # act's job and action containers share the host's network: the published SSH port
+            inputs["lb-host"] = f"127.0.0.1:{self.stack.env.ssh_port}"
         argv = [
             self.act, "workflow_dispatch",
-            "-W", WORKFLOW,
+            "-W", workflow,
             "-P", f"ubuntu-latest={RUNNER_IMAGE}",
             "--pull=false",
             "--rm",  # also remove the job container when the job failed
             # act bind-mounts this socket into the job and action containers (GitHub does the same).
             "--container-daemon-socket", "unix:///var/run/docker.sock",
-            "--input", f"lb-container={self.stack.lb_name}",
-            "--input", f"to={to}",
-            "--input", f"verify-expect={verify_expect}",
+            *(arg for name, value in inputs.items() for arg in ("--input", f"{name}={value}")),
+            # '-s NAME': the secret's value comes from this process's environment (keys are multi-line).
+            *(arg for name in (secrets or {}) for arg in ("-s", name)),
         ]  # fmt: skip
         # act tags every root action's image act-dockeraction:latest: one act run at a time per machine.
         with open(ACT_LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             start = time.monotonic()
-            done = subprocess.run(argv, cwd=self.repo, capture_output=True, text=True, timeout=900, check=False)
+            done = subprocess.run(
+                argv, cwd=self.repo, capture_output=True, text=True, timeout=900, check=False,
+                env={**os.environ, **(secrets or {})},
+            )  # fmt: skip
             seconds = time.monotonic() - start
         print(f"act run (to={to}, verify-expect={verify_expect}): exit {done.returncode} in {seconds:.1f} s")
         return ActRun(done.returncode, done.stdout + done.stderr, seconds)
@@ -199,3 +214,29 @@ def test_failed_verification_fails_the_job_and_leaves_blue_live(release: Release
     assert "Blue-green swap failed" in run.log and "| restored | yes: the previous config is live again |" in run.log
     outcome = run.report()["outcome"]
     assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, "blue")
+
+
+def test_release_over_ssh_as_deploy_with_sudo_there_and_back(workflow: tuple[Path, str]) -> None:
+    """The "least privilege" release: ssh://deploy@... with sudo: true, root login disabled on the LB,
+    there and back with to: auto."""
+    repo, act = workflow
+    key = paramiko.ECDSAKey.generate()
+    buffer = io.StringIO()
+    key.write_private_key(buffer)
+    env = start_environment("bgactssh", ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}", ssh_user="deploy")
+    try:
+        release = Release(LbStack(env), repo, act)
+        secrets = {"LB_SSH_KEY": buffer.getvalue(), "LB_KNOWN_HOSTS": env.known_hosts()}
+        for expected, previous in (("green", "blue"), ("blue", "green")):
+            run = release.run(to="auto", verify_expect=expected, workflow=SSH_WORKFLOW, secrets=secrets)
+            assert run.code == 0, run.log[-4000:]
+            outputs = run.outputs()
+            assert (outputs["active-slot"], outputs["previous-slot"], outputs["changed"]) == (
+                expected,
+                previous,
+                "true",
+            )
+            assert release.stack.bodies() == {expected}
+        assert buffer.getvalue().splitlines()[1] not in run.log, "the key never shows in the log"
+    finally:
+        env.stop()

@@ -54,7 +54,7 @@ def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                 raise AssertionError("the LB must not be touched")
             return NoTransport()
 
-        def scripted_host(transport: Transport) -> FakeHost:
+        def scripted_host(transport: Transport, **_: object) -> FakeHost:
             assert fake is not None and isinstance(transport, NoTransport)
             return fake
 

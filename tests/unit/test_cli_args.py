@@ -36,7 +36,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, opened: list[dict[str, Any]]) -> FakeH
         opened.append({"target": target, **kwargs})
         return NoTransport()
 
-    def scripted_host(transport: Transport) -> FakeHost:
+    def scripted_host(transport: Transport, **_: object) -> FakeHost:
         assert isinstance(transport, NoTransport), "the host runs over the transport the CLI opened"
         return host
 

@@ -401,7 +401,7 @@ def test_the_actions_inputs_reach_the_lb_only_validated_and_secrets_stay_masked(
     stream = io.StringIO()
     with (
         mock.patch.object(action, "open_transport", open_transport),
-        mock.patch.object(action, "ScriptedHost", lambda transport: fake),
+        mock.patch.object(action, "ScriptedHost", lambda transport, **_: fake),
         mock.patch.object(paramiko.SSHClient, "connect", side_effect=paramiko.SSHException("offline: a fuzz test")),
         mock.patch.object(time, "sleep"),  # step pauses, lock polls, the drain's loop
     ):

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_targets import examples
 
-from swap_action.errors import StateError, TransportError
+from swap_action.errors import PrivilegeError, StateError, TransportError
 from swap_action.host import ReloadRequest, ScriptedHost
 from swap_action.host.wire import Records
 from swap_action.transport.local import LocalTransport
@@ -95,7 +95,7 @@ class Lb:
 def lb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lb]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("nginx", "curl"):
+    for name in ("nginx", "curl", "sudo"):
         shutil.copy(STUBS / name, bin_dir / name)
         (bin_dir / name).chmod(0o755)
     proc = tmp_path / "proc"
@@ -974,3 +974,46 @@ def test_only_a_final_emerg_after_this_runs_signal_refuses_its_reload(
     # "restored"; then the port freed up, the master's retry succeeded, and blue went live again.
     found = _emerg_after(tmp_path, log, sender)
     assert (refused in found) if refused else found == "", found
+
+
+# -- least privilege: the root commands through sudo -n, each with fixed arguments ------------------
+def _sudo_rules(lb: Lb, leave_out: str = "") -> list[str]:
+    nginx = str(lb.root / "bin" / "nginx")
+    rules = [f"{nginx} -t -q", f"{nginx} -T", f"{nginx} -s reload", "/usr/local/sbin/bluegreen-swap-cut"]
+    return [rule for rule in rules if rule != leave_out.replace("NGINX", nginx)]
+
+
+def test_with_sudo_only_the_fixed_root_commands_go_through_sudo(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUB_SUDO_ALLOW", "\n".join(_sudo_rules(lb)))
+    host = ScriptedHost(LocalTransport(), sudo=True)
+    master = lb.start_master()
+    _live(lb)
+    begun = host.begin(str(lb.managed), str(lb.lock), OWNER, 15, dump=True)
+    assert begun.lock.acquired and begun.dump is not None and begun.dump.ok
+    installed = host.install(str(lb.managed), NEW, "g2", [], 1.0)
+    assert installed.applied
+    result = host.reload_and_confirm("g2", _marker(lb, "g2"), "-", 3.0)
+    assert result.confirmed, result
+    assert lb.hups(master) == 1, "nginx -s reload (as root) signalled the master"
+    host.stop_workers(list(OLD_WORKERS))
+    ran = [line for line in lb.log.read_text().splitlines() if line.startswith("sudo -n ") and " -l " not in line]
+    nginx = str(lb.root / "bin" / "nginx")
+    assert ran == [
+        f"sudo -n {nginx} -T",
+        f"sudo -n {nginx} -t -q",
+        f"sudo -n {nginx} -s reload",
+        "sudo -n /usr/local/sbin/bluegreen-swap-cut",
+    ]
+
+
+@pytest.mark.parametrize("rule", ["NGINX -t -q", "NGINX -T", "NGINX -s reload", "/usr/local/sbin/bluegreen-swap-cut"])
+def test_a_missing_sudo_rule_stops_the_run_before_any_change_naming_the_line(
+    lb: Lb, monkeypatch: pytest.MonkeyPatch, rule: str
+) -> None:
+    monkeypatch.setenv("STUB_SUDO_ALLOW", "\n".join(_sudo_rules(lb, leave_out=rule)))
+    _live(lb)
+    with pytest.raises(PrivilegeError) as caught:
+        ScriptedHost(LocalTransport(), sudo=True).begin(str(lb.managed), str(lb.lock), OWNER, 15, dump=True)
+    wanted = rule.replace("NGINX", str(lb.root / "bin" / "nginx"))
+    assert f"NOPASSWD: {wanted}" in caught.value.fix and "/etc/sudoers.d/bluegreen-swap" in caught.value.fix
+    assert not lb.lock.exists() and lb.managed.read_bytes() == OLD_ODD

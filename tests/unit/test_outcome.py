@@ -232,7 +232,7 @@ def cli_flags(inputs: dict[str, str]) -> list[str]:
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, fake: FakeHost, argv: list[str]) -> tuple[int, str, str]:
     monkeypatch.setattr(cli, "open_transport", lambda target, **_: NoTransport())
-    monkeypatch.setattr(cli, "ScriptedHost", lambda transport: fake)
+    monkeypatch.setattr(cli, "ScriptedHost", lambda transport, **_: fake)
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(argv, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
@@ -249,7 +249,7 @@ class ActionRun:
 
 def run_action(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeHost, inputs: dict[str, str]) -> ActionRun:
     monkeypatch.setattr(action, "open_transport", lambda target, **_: NoTransport())
-    monkeypatch.setattr(action, "ScriptedHost", lambda transport: fake)
+    monkeypatch.setattr(action, "ScriptedHost", lambda transport, **_: fake)
     for name in ("output", "summary"):
         (tmp_path / name).write_text("")
     environ = {

@@ -1,0 +1,107 @@
+"""Least privilege: a swap over SSH as 'deploy' (no root login at all) with sudo for exactly the
+commands a swap needs (the LB image's /etc/sudoers.d/bluegreen-swap, README "Least privilege")."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import paramiko
+import pytest
+from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_environment
+
+from swap_action.upstream import parse_state
+
+pytestmark = pytest.mark.docker
+SUDOERS = "/etc/sudoers.d/bluegreen-swap"
+
+
+@pytest.fixture(scope="module")
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LbStack, list[str]]]:
+    key = paramiko.ECDSAKey.generate()
+    buffer = io.StringIO()
+    key.write_private_key(buffer)
+    env = start_environment("bgdeploy", ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}", ssh_user="deploy")
+    files = tmp_path_factory.mktemp("deploy")
+    (files / "key").write_text(buffer.getvalue())
+    (files / "known_hosts").write_text(env.known_hosts())
+    flags = ["--ssh-key-file", str(files / "key"), "--known-hosts-file", str(files / "known_hosts")]
+    yield LbStack(env), flags
+    env.stop()
+
+
+def as_deploy(stack: LbStack, flags: list[str], command: str, *args: str) -> CliRun:
+    argv = stack.argv(command, *args, *flags)
+    argv[argv.index("--target") + 1] = stack.env.ssh_url
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    return CliRun(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def live(stack: LbStack) -> str | None:
+    return parse_state(stack.managed_bytes().decode()).live
+
+
+def test_root_cannot_log_in_and_deploy_is_not_root(deploy: tuple[LbStack, list[str]]) -> None:
+    stack, _ = deploy
+    assert stack.env.ssh_url.startswith("ssh://deploy@")
+    assert "PermitRootLogin=no" in stack.exec("sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")[1].decode()
+    assert stack.exec("su", "deploy", "-c", "id -u")[1].decode().strip() != "0"
+
+
+def test_a_swap_as_deploy_with_sudo_canary_drain_cut_and_rollback(deploy: tuple[LbStack, list[str]]) -> None:
+    stack, flags = deploy
+    assert live(stack) == "blue"
+    # A long request on blue: the drain reaches its deadline and cuts (the root helper stops the
+    # old workers, which run as www-data, not deploy).
+    held = threading.Thread(target=stack.get, args=("/slow?seconds=6",), daemon=True)
+    held.start()
+    time.sleep(0.3)
+    swap = as_deploy(
+        stack, flags, "swap", "--sudo", "--to", "green", "--steps", "10,50,100", "--step-pause", "300ms",
+        "--verify-url", "http://127.0.0.1/", "--verify-expect", "green", "--drain-timeout", "1s",
+        "--drain-policy", "cut", "--json",
+    )  # fmt: skip
+    held.join(timeout=10)
+    assert swap.code == 0, swap
+    report = swap.json()
+    assert report["outcome"]["active"] == "green" and len(report["reloads"]) == 3
+    assert report["drain"]["outcome"] == "cut", report["drain"]
+    assert live(stack) == "green" and stack.bodies(10) == {"green"}
+    time.sleep(0.5)
+    processes = stack.env.nginx_processes()
+    assert not any("shutting down" in p for p in processes), processes
+    assert stack.exec("stat", "-c", "%U", MANAGED)[1].decode().strip() == "deploy"
+    back = as_deploy(stack, flags, "rollback", "--sudo", "--verify-url", "http://127.0.0.1/", "--verify-expect", "blue")
+    assert back.code == 0, back
+    assert live(stack) == "blue" and stack.bodies(10) == {"blue"}
+    print(f"canary as deploy with sudo: {report['duration_ms']:.0f} ms; rollback {back.seconds:.2f} s")
+
+
+def test_without_sudo_deploy_is_stopped_before_any_change(deploy: tuple[LbStack, list[str]]) -> None:
+    stack, flags = deploy
+    before = stack.managed_bytes()
+    denied = as_deploy(stack, flags, "swap", "--to", "green")
+    assert denied.code == 1, denied
+    assert stack.managed_bytes() == before and not stack.exists(f"{MANAGED}.lock")
+
+
+@pytest.mark.parametrize("rule", ["/usr/sbin/nginx -s reload", "/usr/sbin/nginx -t -q"])
+def test_a_missing_sudoers_line_stops_the_run_before_any_change_naming_it(
+    deploy: tuple[LbStack, list[str]], rule: str
+) -> None:
+    stack, flags = deploy
+    before = stack.managed_bytes()
+    stack.exec("cp", SUDOERS, "/tmp/sudoers.bak")
+    stack.exec("sed", "-i", f"\\|NOPASSWD: {rule}$|d", SUDOERS)
+    try:
+        refused = as_deploy(stack, flags, "swap", "--sudo", "--to", "green")
+    finally:
+        stack.exec("cp", "/tmp/sudoers.bak", SUDOERS)
+    assert refused.code == 1, refused
+    assert f"deploy ALL=(root) NOPASSWD: {rule}" in refused.err, refused.err
+    assert "nothing was changed" in refused.err
+    assert stack.managed_bytes() == before and not stack.exists(f"{MANAGED}.lock")
