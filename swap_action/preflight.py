@@ -11,7 +11,7 @@ is it. Read from ``nginx -T`` (every file Nginx loads, with its path), never gue
 from __future__ import annotations
 
 from . import adopt
-from .errors import InputError, StateError
+from .errors import InputError, PrivilegeError, StateError
 from .host import Dump
 from .nginx import emerg_line
 from .nginxconf import Config, ConfigSyntaxError, Directive, split_dump
@@ -22,6 +22,12 @@ HTTP = ("http",)
 
 def config_of(dump: Dump) -> Config:
     if not dump.ok:
+        if "(13: Permission denied)" in dump.error:  # a user that is not root, without sudo
+            raise PrivilegeError(
+                f"nginx -T cannot read what it needs as this user: {emerg_line(dump.error)}",
+                "run as root, or as this user with sudo: true (--sudo) and the four sudoers lines of the "
+                "README's 'Least privilege' section; nothing was changed",
+            )
         raise StateError(
             f"nginx -T fails on the LB: {emerg_line(dump.error)}",
             "the running config must pass nginx -t before a swap: fix it (or the DNS of its upstream hosts) first",

@@ -7,7 +7,11 @@ import io
 import re
 from pathlib import Path
 
-from swap_action import cli
+import pytest
+
+from swap_action import cli, preflight
+from swap_action.errors import PrivilegeError
+from swap_action.host import Dump
 from swap_action.host.scripted import cut_helper, sudoers_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +47,10 @@ def test_the_cut_helper_takes_no_arguments_and_reads_the_real_proc() -> None:
     helper = cut_helper()
     assert helper.startswith("#!/bin/sh\n") and helper.rstrip().endswith("cut_old_workers")
     assert "BG_PROC=/proc" in helper.split("cut_old_workers() {", 1)[1]
+
+
+def test_nginx_t_refused_for_permissions_points_at_sudo_not_at_the_config() -> None:
+    error = 'nginx: [emerg] open() "/run/nginx.pid" failed (13: Permission denied)'
+    with pytest.raises(PrivilegeError) as caught:
+        preflight.config_of(Dump(False, "", error))
+    assert "sudo: true" in caught.value.fix and "Least privilege" in caught.value.fix
