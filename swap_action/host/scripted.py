@@ -374,14 +374,14 @@ def sudoers_lines(user: str, nginx: str = "/usr/sbin/nginx") -> list[str]:
 
 def _refuse_privileges(records: wire.Records, config_path: str, where: str) -> None:
     """Before anything changed: the LB user may not do what a swap needs. Names what to add."""
-    user = wire.printable(records.get("sudo_user")) or "the SSH user"
+    user = wire.printable(records.get("sudo_user")) or "this user"
     directory = records.get("dir_unwritable")
     if directory:
         raise PrivilegeError(
             f"{user} on {where} cannot write {wire.printable(directory, 300)}, where the managed file, "
             "its candidate and the lock live",
-            f"give the directory to that user (chown {user} {wire.printable(directory, 300)}) and include "
-            f"{config_path} from nginx.conf; nothing was changed",
+            f"make it writable for {user} (mounted read-only, or another owner: chown {user} "
+            f"{wire.printable(directory, 300)}), with {config_path} included from nginx.conf; nothing was changed",
         )
     missing = [wire.printable(rule, 300) for rule in records.all("sudo_missing")]
     if missing:

@@ -42,7 +42,7 @@ sudo_check() {
     # (sudo_missing=, one per command), and the user (sudo_user=); DIR not writable: dir_unwritable=.
     # Returns 1 when something is missing: nothing may be changed then.
     _priv=0
-    [ -w "$1" ] || { field dir_unwritable "$1"; _priv=1; }
+    [ -w "$1" ] || { field dir_unwritable "$1"; field sudo_user "$(id -un 2>/dev/null)"; _priv=1; }
     [ "$BG_SUDO" = 1 ] || return "$_priv"
     field sudo_user "$(id -un 2>/dev/null)"
     if ! command -v sudo >/dev/null 2>&1; then field sudo_missing "sudo itself (not installed)"; return 1; fi
