@@ -9,6 +9,7 @@ published port, and the CLI as a subprocess (``python -m swap_action``) against
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import subprocess
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
 
 from simulation.environment import (
@@ -62,6 +64,18 @@ def start_environment(
         pytest.skip(str(exc))
     except StartupError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def start_ssh_environment(prefix: str, files: Path, *, user: str = "root") -> tuple[Environment, list[str]]:
+    """A started ``Environment`` whose LB runs sshd for ``user`` (a fresh key; any other user than
+    root: no root login at all), and the CLI flags that reach it: key and known-hosts files in ``files``."""
+    key = paramiko.ECDSAKey.generate()
+    buffer = io.StringIO()
+    key.write_private_key(buffer)
+    env = start_environment(prefix, ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}", ssh_user=user)
+    (files / "key").write_text(buffer.getvalue())
+    (files / "known_hosts").write_text(env.known_hosts())
+    return env, ["--ssh-key-file", str(files / "key"), "--known-hosts-file", str(files / "known_hosts")]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ The engine is killed with SIGKILL (a cancelled runner) at exact phases through i
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -23,9 +22,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import paramiko
 import pytest
-from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_environment
+from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_environment, start_ssh_environment
 
 from swap_action.upstream import parse_state
 
@@ -210,14 +208,7 @@ def test_ssh_like_session_loss_mid_install_runs_the_install_to_its_end(stack: Lb
 @pytest.fixture(scope="module")
 def ssh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LbStack, list[str]]]:
     """An LB with sshd (root, key only), and the CLI flags that reach it over SSH."""
-    key = paramiko.ECDSAKey.generate()
-    buffer = io.StringIO()
-    key.write_private_key(buffer)
-    env = start_environment("bgfaultssh", ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}")
-    files = tmp_path_factory.mktemp("ssh")
-    (files / "key").write_text(buffer.getvalue())
-    (files / "known_hosts").write_text(env.known_hosts())
-    flags = ["--ssh-key-file", str(files / "key"), "--known-hosts-file", str(files / "known_hosts")]
+    env, flags = start_ssh_environment("bgfaultssh", tmp_path_factory.mktemp("ssh"))
     yield LbStack(env), flags
     env.stop()
 

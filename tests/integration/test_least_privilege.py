@@ -3,15 +3,13 @@ commands a swap needs (the LB image's /etc/sudoers.d/bluegreen-swap, README "Lea
 
 from __future__ import annotations
 
-import io
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
-import paramiko
 import pytest
-from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_environment
+from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_ssh_environment
 
 from swap_action.upstream import parse_state
 
@@ -21,14 +19,7 @@ SUDOERS = "/etc/sudoers.d/bluegreen-swap"
 
 @pytest.fixture(scope="module")
 def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LbStack, list[str]]]:
-    key = paramiko.ECDSAKey.generate()
-    buffer = io.StringIO()
-    key.write_private_key(buffer)
-    env = start_environment("bgdeploy", ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}", ssh_user="deploy")
-    files = tmp_path_factory.mktemp("deploy")
-    (files / "key").write_text(buffer.getvalue())
-    (files / "known_hosts").write_text(env.known_hosts())
-    flags = ["--ssh-key-file", str(files / "key"), "--known-hosts-file", str(files / "known_hosts")]
+    env, flags = start_ssh_environment("bgdeploy", tmp_path_factory.mktemp("deploy"), user="deploy")
     yield LbStack(env), flags
     env.stop()
 
