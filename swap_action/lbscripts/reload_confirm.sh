@@ -86,7 +86,9 @@ reload_confirm() {
         if [ -z "$_new_ms" ]; then
             # Until new workers exist the reload may still be refused: watch the log for [emerg].
             if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then
-                _emerg=$(emerg_after "$_errlog" "$_offset" "$$")
+                # grep per poll (as cheap as it gets); awk's attribution only once an [emerg] shows.
+                _emerg=$(tail -c +$((_offset + 1)) "$_errlog" | grep -m1 '\[emerg\]')
+                [ -n "$_emerg" ] && _emerg=$(emerg_after "$_errlog" "$_offset" "$$")
                 if [ -n "$_emerg" ]; then
                     field result emerg
                     blob emerg "$_emerg"
