@@ -9,14 +9,18 @@ published port, and the CLI as a subprocess (``python -m swap_action``) against
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import json
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +135,23 @@ class LbStack:
                 )
         except urllib.error.HTTPError as exc:
             return Answer(exc.code, exc.read().decode().strip(), exc.headers.get("X-Upstream-Addr", ""))
+
+    @contextlib.contextmanager
+    def long_request(self, seconds: int, lead: float = 0.2) -> Iterator[None]:
+        """A long request (the demo app's /slow) held open on the live slot for what the block does:
+        a drain then waits for it, to its deadline. A cut may end it mid-body: expected."""
+
+        def hold() -> None:
+            with contextlib.suppress(http.client.IncompleteRead, ValueError, OSError):
+                self.get(f"/slow?seconds={seconds}")
+
+        held = threading.Thread(target=hold, daemon=True)
+        held.start()
+        time.sleep(lead)  # the request reaches the old slot before the swap starts
+        try:
+            yield
+        finally:
+            held.join(timeout=seconds + 5)
 
     def bodies(self, count: int = 10) -> set[str]:
         return {self.get().body for _ in range(count)}

@@ -13,13 +13,10 @@ The engine is killed with SIGKILL (a cancelled runner) at exact phases through i
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import random
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -136,18 +133,11 @@ def test_engine_killed_at_each_phase_leaves_one_slot_live_and_the_next_swap_conv
 
     # A long request on the old slot keeps the drain going (to its 2 s deadline): a kill 300 ms
     # into it lands mid-drain, not after a drain that had nothing to wait for.
-    def hold() -> None:
-        with contextlib.suppress(http.client.IncompleteRead, ValueError, OSError):  # a cut ends it mid-body
-            stack.get("/slow?seconds=4")
-
-    held = threading.Thread(target=hold, daemon=True)
-    held.start()
-    time.sleep(0.2)
-    killed = run_cli(
-        stack, *VERIFY, "--steps", "50,100", "--step-pause", "500ms", "--drain-timeout", "2s",
-        env={"BG_FAILPOINT": point},
-    )  # fmt: skip
-    held.join(timeout=10)
+    with stack.long_request(4):
+        killed = run_cli(
+            stack, *VERIFY, "--steps", "50,100", "--step-pause", "500ms", "--drain-timeout", "2s",
+            env={"BG_FAILPOINT": point},
+        )  # fmt: skip
     assert killed.code == -9, killed
     after_kill = live_in_file(stack)
     print(f"killed at {point}: {before} -> file says {after_kill}")

@@ -3,10 +3,7 @@ commands a swap needs (the LB image's /etc/sudoers.d/bluegreen-swap, README "Lea
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 
@@ -51,19 +48,12 @@ def test_a_swap_as_deploy_with_sudo_canary_drain_cut_and_rollback(deploy: tuple[
 
     # A long request on blue: the drain reaches its deadline and cuts (the root helper stops the
     # old workers, which run as www-data, not deploy).
-    def hold() -> None:
-        with contextlib.suppress(http.client.IncompleteRead, ValueError, OSError):  # the cut ends it mid-body
-            stack.get("/slow?seconds=6")
-
-    held = threading.Thread(target=hold, daemon=True)
-    held.start()
-    time.sleep(0.3)
-    swap = as_deploy(
-        stack, flags, "swap", "--sudo", "--to", "green", "--steps", "10,50,100", "--step-pause", "300ms",
-        "--verify-url", "http://127.0.0.1/", "--verify-expect", "green", "--drain-timeout", "1s",
-        "--drain-policy", "cut", "--json",
-    )  # fmt: skip
-    held.join(timeout=10)
+    with stack.long_request(6, lead=0.3):
+        swap = as_deploy(
+            stack, flags, "swap", "--sudo", "--to", "green", "--steps", "10,50,100", "--step-pause", "300ms",
+            "--verify-url", "http://127.0.0.1/", "--verify-expect", "green", "--drain-timeout", "1s",
+            "--drain-policy", "cut", "--json",
+        )  # fmt: skip
     assert swap.code == 0, swap
     report = swap.json()
     assert report["outcome"]["active"] == "green" and len(report["reloads"]) == 3
