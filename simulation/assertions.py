@@ -96,6 +96,20 @@ def evaluate(result: RunResult) -> list[Check]:
     ]
 
 
+def failure_kind(record: RequestRecord) -> str:
+    """What a failed request ran into, in a few words: the error's class, or its status and who answered."""
+    if record.error:
+        return record.error.split(":", 1)[0]
+    if record.status:
+        return f"HTTP {record.status} from {record.slot or (record.upstream or 'the LB itself')}"
+    return "body ended early" if not record.complete else "no response"
+
+
+def failure_kinds(records: list[RequestRecord]) -> str:
+    """``HTTP 502 from bluegreen_upstream x340, ServerDisconnectedError x37``: most common first."""
+    return ", ".join(f"{kind} x{count}" for kind, count in Counter(map(failure_kind, records)).most_common(4))
+
+
 def _examples(records: list[RequestRecord]) -> list[dict[str, Any]]:
     return [
         {
@@ -139,7 +153,8 @@ def zero_failed_requests(result: RunResult) -> Check:
         "zero failed requests (keep-alive clients with one retry, and fresh connections)",
         counts.failed == 0 and counts.total > 0,
         f"{counts.failed} failed of {counts.total} (keep-alive {len(counts.keepalive)}/{counts.keepalive_total}, "
-        f"fresh {len(counts.fresh)}/{counts.fresh_total}); strict count {len(counts.strict)}",
+        f"fresh {len(counts.fresh)}/{counts.fresh_total}); strict count {len(counts.strict)}"
+        + (f"; what failed: {failure_kinds(counts.keepalive + counts.fresh)}" if counts.failed else ""),
         {
             "requests": counts.total,
             "failed": counts.failed,

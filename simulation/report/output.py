@@ -45,6 +45,9 @@ def junit(checks: list[Check], wall_s: float) -> bytes:
     return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 
+LOG_LINES = 15
+
+
 def summary_lines(report: RunReport) -> list[str]:
     req, long, ws = report.requests, report.long_requests, report.websockets
     lines = [
@@ -89,4 +92,11 @@ def summary_lines(report: RunReport) -> list[str]:
         lines.append(f"  [{'PASS' if check.passed else 'FAIL'}] {check.name}: {check.summary}")
     lines.append("")
     lines.append("  client model: " + report.client_model)
+    logged = report.diagnostics.get("nginx_error_log", "").strip().splitlines()
+    errors = [line for line in logged if any(f"[{level}]" in line for level in ("error", "crit", "alert", "emerg"))]
+    if logged:  # only a failed run keeps diagnostics: what Nginx said is often the cause
+        shown, what = (errors, "errors") if errors else (logged, "lines")
+        lines.append("")
+        lines.append(f"  the LB's error log, last {min(len(shown), LOG_LINES)} {what} (all of it in report.json):")
+        lines.extend("    " + line for line in shown[-LOG_LINES:])
     return lines
