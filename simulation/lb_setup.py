@@ -163,9 +163,9 @@ class _Planner:
         if defined and self.owns_only(defined[0].file, defined):
             path = defined[0].file
             self.added.append(
-                f"managed upstream file {path} reset: blue live, green down, and the generation marker"
+                f"managed upstream file {path} reset: blue live, green idle, and the generation marker"
                 if managed_already
-                else f"upstream '{u}' in {path} replaced by the managed upstream file (blue live, green down, "
+                else f"upstream '{u}' in {path} replaced by the managed upstream file (blue live, green idle, "
                 f"and the generation marker){settings}"
             )
         else:
@@ -175,7 +175,7 @@ class _Planner:
             conf_d = CONF_D_UPSTREAM not in self.tree.files and self.tree.would_include(CONF_D_UPSTREAM)
             path = CONF_D_UPSTREAM if conf_d else OWN_UPSTREAM
             self.added.append(
-                f"managed upstream file {path} written: upstream '{u}' (blue live, green down) and the generation marker"
+                f"managed upstream file {path} written: upstream '{u}' (blue live, green idle) and the generation marker"
             )
             self.include(path, "the managed upstream file")
         self.new_files[path] = content

@@ -111,7 +111,8 @@ def weights_for_step(target: str, percent: int) -> dict[str, int]:
 
 
 def server_lines(slots: Slots, weights: dict[str, int]) -> list[ServerLine]:
-    """Nginx weights from percentages: a 100/0 split renders weight 1 and ``down``.
+    """Nginx weights from percentages: a 100/0 split gives weight 1 and ``down`` (the default
+    template leaves ``down`` servers out: see upstream.conf.j2).
 
     Nginx weighs each server line, so a slot's percentage is shared by its servers: 10% to one
     green server against 90% over two blue ones is 10 vs 45 + 45, not 10 vs 90 + 90 (5%).

@@ -52,7 +52,7 @@ def test_swap_status_plan_rollback(lb_stack: Start) -> None:
     plan = stack.cli("plan", "--to", "blue")
     assert plan.code == 0, plan
     assert f"--- {MANAGED} (live)" in plan.out
-    assert "-    server blue:8080 down;  # slot=blue" in plan.out
+    assert "-    # idle, no traffic: server blue:8080;  # slot=blue" in plan.out
     assert "+    server blue:8080;  # slot=blue" in plan.out
     assert "passes nginx -t; nothing was changed" in plan.out
     assert stack.managed_bytes() == before, "plan changes nothing"

@@ -102,7 +102,7 @@ def test_swap_to_green(engine: Engine, fake: FakeHost) -> None:
     assert fake.served_slot() == "green"
     assert fake.reloads == 1
     text = fake.live_text()
-    assert text is not None and "server blue:8080 down;" in text and "weight=0" not in text
+    assert text is not None and "# idle, no traffic: server blue:8080;" in text and "weight=0" not in text
     assert f"{LB_CONFIG}.lock" not in fake.locks, "the lock is released"
     assert report.drain is not None and report.drain.outcome == "complete"
     assert "+# bluegreen-swap state:" in report.config_diff
@@ -405,6 +405,7 @@ def test_plan_changes_nothing(engine: Engine, fake: FakeHost) -> None:
     assert report.dry_run and not report.outcome.changed
     assert report.outcome.result is Result.PLANNED and report.outcome.active == "blue"
     assert "-    server blue:8080;  # slot=blue" in report.config_diff
+    assert "+    # idle, no traffic: server blue:8080;  # slot=blue" in report.config_diff
     assert fake.live_text() == before
     assert all(".candidate-" in path for path in fake.writes), "only the throw-away candidate"
     assert fake.leftovers() == []

@@ -35,7 +35,7 @@ def test_the_projects_own_layout_needs_only_its_managed_file() -> None:
     assert plan.managed_file == OWN_UPSTREAM and plan.port == 80
     assert set(plan.files) == {OWN_UPSTREAM} and _text(plan, OWN_UPSTREAM) == MANAGED
     assert plan.added == [
-        f"managed upstream file {OWN_UPSTREAM} reset: blue live, green down, and the generation marker"
+        f"managed upstream file {OWN_UPSTREAM} reset: blue live, green idle, and the generation marker"
     ]
 
 

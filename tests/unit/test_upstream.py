@@ -32,13 +32,13 @@ def upstream_block(text: str) -> list[str]:
     return lines[start : end + 1]
 
 
-def test_zero_weight_renders_down_never_weight_zero() -> None:
+def test_a_slot_with_no_traffic_is_left_out_never_weight_zero() -> None:
     text = render(upstream="app", slots=SLOTS, weights={"blue": 0, "green": 100}, generation="g1", previous="blue")
     assert upstream_block(text) == [
         "upstream app {",
-        "    server blue-1:8080 down;  # slot=blue",
-        "    server blue-2:8080 down;  # slot=blue",
         "    server green-1:8080;  # slot=green",
+        "    # idle, no traffic: server blue-1:8080;  # slot=blue",
+        "    # idle, no traffic: server blue-2:8080;  # slot=blue",
         "    keepalive 32;",
         "}",
     ]
@@ -47,7 +47,8 @@ def test_zero_weight_renders_down_never_weight_zero() -> None:
 
 def test_a_slot_missing_from_the_weights_is_down() -> None:
     text = render(upstream="app", slots=SLOTS, weights={"green": 100}, generation="g1", previous=None)
-    assert "server blue-1:8080 down;" in text and "weight=0" not in text
+    assert "# idle, no traffic: server blue-1:8080;" in text and "weight=0" not in text
+    assert " down" not in text
 
 
 @pytest.mark.parametrize(
