@@ -352,8 +352,10 @@ def drain_finished(result: RunResult) -> Check:
     complete = [d for d in drains if d.outcome == "complete" and d.duration_ms <= timeout * 1000]
     # Without a hook, what is left at the deadline is cut by design; with one, the drain must complete.
     allowed_cut = result.scenario.drain_policy == "cut" and not result.scenario.hook_closes_websockets
+    hook_failures = [failure for d in drains for failure in d.hook_failures]
     ok = (
-        bool(drains)
+        not hook_failures
+        and bool(drains)
         and len(drains) == len(result.swaps)
         and not shutting
         and (len(complete) == len(drains) or (allowed_cut and all(d.outcome in ("complete", "cut") for d in drains)))
@@ -362,7 +364,11 @@ def drain_finished(result: RunResult) -> Check:
         "drain_finished",
         "connections to the old slot reach zero and old Nginx workers exit within the drain timeout",
         ok,
-        "; ".join(d.summary() for d in drains)
+        "".join(
+            f"the drain hook {url} got {f'HTTP {status}' if status else 'no HTTP answer'}; "
+            for url, status in hook_failures
+        )
+        + "; ".join(d.summary() for d in drains)
         + (f"; {len(shutting)} old worker(s) still running after the run" if shutting else "")
         if drains
         else "no drain was observed (the swap did not reach it)",

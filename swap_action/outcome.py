@@ -114,8 +114,14 @@ class DrainOutcome:
     workers_left: int
     hook: tuple[tuple[str, int], ...] = ()  # (url, status) of each drain hook call
 
+    @property
+    def hook_failures(self) -> tuple[tuple[str, int], ...]:
+        """Drain hook calls that got no HTTP answer (status 0) or one other than 2xx."""
+        return tuple((url, status) for url, status in self.hook if not 200 <= status < 300)
+
     def summary(self) -> str:
-        hook = f"; drain hook answered {', '.join(str(status) for _, status in self.hook)}" if self.hook else ""
+        answers = ", ".join(str(status) if status else "nothing (no HTTP answer)" for _, status in self.hook)
+        hook = f"; drain hook answered {answers}" if self.hook else ""
         if self.outcome == "complete":
             return f"drained in {self.duration_ms:.0f} ms: no connection left to the old slot, old workers gone{hook}"
         action = "stopped them" if self.outcome == "cut" else "left them running"

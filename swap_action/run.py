@@ -398,6 +398,13 @@ class Run:
             step.detail = result.summary()
             if result.outcome != "complete":
                 self.observer.warning(result.summary())
+            for url, status in result.hook_failures:
+                # The switch is done and stays: the old slot just did not confirm it started draining.
+                got = f"HTTP {status}" if status else "no HTTP answer"
+                self.observer.warning(
+                    f"the drain hook {url} got {got}: the old slot may not have closed its WebSockets or "
+                    "stopped taking work (check the hook's method and path, and that the app answers it 2xx)"
+                )
 
     def restore(self) -> None:
         """Put the managed file's previous bytes back and prove Nginx serves them again."""

@@ -483,3 +483,19 @@ def test_a_health_path_the_app_lacks_names_the_input(engine: Engine, fake: FakeH
     with pytest.raises(HealthCheckError) as caught:
         engine.swap(options(health_path="/nope"))
     assert "answered 404" in caught.value.cause and "set health-path" in caught.value.fix
+
+
+def test_a_drain_hook_without_a_2xx_answer_is_a_warning_naming_what_it_got(fake: FakeHost) -> None:
+    observer = Quiet()
+    report = Engine(fake, observer).swap(options(drain_hook=("POST", "/drain-not-there")))
+    assert report.outcome.result is Result.SWAPPED, "the switch is done and stays"
+    assert report.drain is not None and report.drain.hook_failures == (("http://blue:8080/drain-not-there", 404),)
+    warning = next(line for line in observer.lines if "drain hook" in line)
+    assert "got HTTP 404" in warning and "answers it 2xx" in warning
+
+
+def test_a_drain_hook_that_answers_2xx_raises_no_warning(fake: FakeHost) -> None:
+    observer = Quiet()
+    report = Engine(fake, observer).swap(options(drain_hook=("POST", "/admin/drain")))
+    assert report.drain is not None and report.drain.hook == (("http://blue:8080/admin/drain", 202),)
+    assert not [line for line in observer.lines if line.startswith("!!")]
