@@ -25,16 +25,23 @@ FAILED_REQUEST = (
     "idempotent request whose reused connection the server closed, RFC 9112 section 9.3.1) and "
     "fresh (a new connection per request). The strict count (every error on a reused connection, "
     "before any retry) is reported beside it: it is not zero with Nginx, whose old workers close "
-    "idle keep-alive connections at a reload, and a client that retries nothing would see those errors."
+    "idle keep-alive connections at a reload, and a client that retries nothing would see those errors. "
+    "Long requests count too (one cut mid-body or failed is a failed request), and WebSocket exchanges: a "
+    "WebSocket that could not open, or lost an echo on a connection that was not cut (a cut is judged by "
+    "websockets_drained). The steady load is open loop unless the run says closed: requests are due at the "
+    "asked rate whatever the responses do, and latency counts from when each was due."
 )
 WS_MAX_GAP_S = 1.0
 EXAMPLES = 5
+LOAD_HELD_SHARE = 0.95  # of the asked rate, over the swap window
+GENERATOR_LAG_S = 0.05  # requests leaving this late (median) with connections free: the generator is the limit
 
 
 @dataclass
 class Check:
     """One assertion's verdict. ``evidence`` is for people and junit (shown as JSON, never read back);
-    ``description`` says what the assertion's terms mean (set from a constant)."""
+    ``description`` says what the assertion's terms mean (set from a constant). ``warning``: it did
+    not hold, and the scenario asked for that to be a warning (``--allow-saturation``)."""
 
     name: str
     title: str
@@ -42,6 +49,7 @@ class Check:
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    warning: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,12 +59,14 @@ class Check:
             "summary": self.summary,
             "description": self.description,
             "evidence": self.evidence,
+            "warning": self.warning,
         }
 
 
 @dataclass(frozen=True)
 class FailedRequests:
-    """The steady requests by client model, and those that failed (pass/fail) or the strict count."""
+    """The steady requests by client model, and those that failed (pass/fail) or the strict count;
+    beside them the long requests cut or failed, and the WebSocket exchanges broken."""
 
     total: int
     keepalive_total: int
@@ -64,16 +74,37 @@ class FailedRequests:
     keepalive: list[RequestRecord]
     fresh: list[RequestRecord]
     strict: list[RequestRecord]
+    long_total: int = 0
+    long: list[RequestRecord] = field(default_factory=list)
+    websockets_total: int = 0
+    websockets: list[WebSocketRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
+        """The steady load's failed requests (pass/fail models)."""
         return len(self.keepalive) + len(self.fresh)
 
+    @property
+    def all_failed(self) -> int:
+        """The headline figure: steady, long and WebSocket, every kind together."""
+        return self.failed + len(self.long) + len(self.websockets)
 
-def failed_requests(requests: list[RequestRecord]) -> FailedRequests:
+
+def broken_websockets(records: list[WebSocketRecord]) -> list[WebSocketRecord]:
+    """WebSocket connections that could not open, or lost an echo while not cut (a cut, 1006, is
+    websockets_drained's to judge; one echo may still be in flight when a close frame arrives)."""
+    return [
+        w
+        for w in records
+        if (w.slot is None and w.error is not None) or (w.close_code != 1006 and w.echoes_sent - w.echoes_ok > 1)
+    ]
+
+
+def failed_requests(requests: list[RequestRecord], websockets: list[WebSocketRecord] | None = None) -> FailedRequests:
     steady = [r for r in requests if r.kind == "steady"]
     keepalive = [r for r in steady if r.model == "keepalive"]
     fresh = [r for r in steady if r.model == "fresh"]
+    long = [r for r in requests if r.kind == "long"]
     return FailedRequests(
         total=len(steady),
         keepalive_total=len(keepalive),
@@ -81,12 +112,17 @@ def failed_requests(requests: list[RequestRecord]) -> FailedRequests:
         keepalive=[r for r in keepalive if r.failed],
         fresh=[r for r in fresh if r.failed],
         strict=[r for r in keepalive if r.strict_error is not None or r.failed],
+        long_total=len(long),
+        long=[r for r in long if r.failed],
+        websockets_total=len(websockets or []),
+        websockets=broken_websockets(websockets or []),
     )
 
 
 def evaluate(result: RunResult) -> list[Check]:
     return [
         swaps_completed(result),
+        load_held(result),
         zero_failed_requests(result),
         in_flight_completed_on_old(result),
         no_new_requests_on_old(result),
@@ -98,11 +134,13 @@ def evaluate(result: RunResult) -> list[Check]:
 
 def failure_kind(record: RequestRecord) -> str:
     """What a failed request ran into, in a few words: the error's class, or its status and who answered."""
+    prefix = "long request: " if record.kind == "long" else ""
     if record.error:
-        return record.error.split(":", 1)[0]
-    if record.status:
-        return f"HTTP {record.status} from {record.slot or (record.upstream or 'the LB itself')}"
-    return "body ended early" if not record.complete else "no response"
+        return prefix + record.error.split(":", 1)[0]
+    if record.status >= 500 or not record.status:
+        answered = record.slot or record.upstream or "the LB itself"
+        return prefix + (f"HTTP {record.status} from {answered}" if record.status else "no response")
+    return prefix + "body ended early"
 
 
 def failure_kinds(records: list[RequestRecord]) -> str:
@@ -147,25 +185,131 @@ def swaps_completed(result: RunResult) -> Check:
 
 
 def zero_failed_requests(result: RunResult) -> Check:
-    counts = failed_requests(result.requests)
+    counts = failed_requests(result.requests, result.websockets)
+    failed = counts.keepalive + counts.fresh + counts.long
     return Check(
         "zero_failed_requests",
-        "zero failed requests (keep-alive clients with one retry, and fresh connections)",
-        counts.failed == 0 and counts.total > 0,
-        f"{counts.failed} failed of {counts.total} (keep-alive {len(counts.keepalive)}/{counts.keepalive_total}, "
-        f"fresh {len(counts.fresh)}/{counts.fresh_total}); strict count {len(counts.strict)}"
-        + (f"; what failed: {failure_kinds(counts.keepalive + counts.fresh)}" if counts.failed else ""),
+        "zero failed requests (keep-alive clients with one retry, fresh connections, long requests, "
+        "WebSocket exchanges)",
+        counts.all_failed == 0 and counts.total > 0,
+        f"{counts.all_failed} failed: steady {counts.failed} of {counts.total} (keep-alive "
+        f"{len(counts.keepalive)}/{counts.keepalive_total}, fresh {len(counts.fresh)}/{counts.fresh_total}), "
+        f"long {len(counts.long)}/{counts.long_total}, WebSocket {len(counts.websockets)}/{counts.websockets_total}; "
+        f"strict count {len(counts.strict)}"
+        + (f"; what failed: {failure_kinds(failed)}" if failed else "")
+        + (
+            f"; WebSockets broken: {', '.join(_broken(w) for w in counts.websockets[:EXAMPLES])}"
+            if counts.websockets
+            else ""
+        ),
         {
             "requests": counts.total,
             "failed": counts.failed,
             "failed_keepalive": len(counts.keepalive),
             "failed_fresh": len(counts.fresh),
+            "failed_long": len(counts.long),
+            "broken_websockets": len(counts.websockets),
             "strict_failed": len(counts.strict),
-            "examples": _examples(counts.keepalive + counts.fresh),
+            "examples": _examples(failed),
             "strict_examples": _examples(counts.strict),
         },
         FAILED_REQUEST,
     )
+
+
+def _broken(record: WebSocketRecord) -> str:
+    if record.slot is None and record.error is not None:
+        return f"#{record.id} did not open ({record.error[:80]})"
+    return f"#{record.id} on {record.slot}: {record.echoes_sent - record.echoes_ok} echoes unanswered"
+
+
+def swap_window(result: RunResult) -> tuple[float, float]:
+    """From the first swap's start to the last one's end; the whole traffic when no swap ran."""
+    if result.swaps:
+        return result.swaps[0].started_at, max(result.swaps[-1].ended_at, result.swaps[0].started_at + 1.0)
+    return result.traffic_started_at, result.traffic_ended_at
+
+
+def per_second(result: RunResult) -> list[int]:
+    """Steady requests sent in each second of the run (by when they went out)."""
+    start, end = result.traffic_started_at, result.traffic_ended_at
+    counts = [0] * max(1, int(end - start) + 1)
+    for r in result.requests:
+        if r.kind == "steady" and start <= r.start <= end:
+            counts[int(r.start - start)] += 1
+    return counts
+
+
+def load_held(result: RunResult) -> Check:
+    """The asked rate was held over the swap window, or the report says where the limit was."""
+    asked = result.scenario.rate
+    start, end = swap_window(result)
+    sent = [r for r in result.requests if r.kind == "steady" and start <= r.start < end]
+    held = len(sent) / max(end - start, 1e-9)
+    share = held / asked if asked else 1.0
+    ok = share >= LOAD_HELD_SHARE
+    summary = (
+        f"{held:.0f} of {asked:.0f} req/s asked ({100 * share:.1f}%) over the swap window "
+        f"({end - start:.1f} s; {result.scenario.arrivals} arrivals, {result.generator_processes} generator "
+        f"process{'es' if result.generator_processes > 1 else ''})"
+    )
+    cause = "" if ok else _saturation_cause(result, sent)
+    warning = not ok and result.scenario.allow_saturation
+    if cause:
+        summary += f"; held less than {100 * LOAD_HELD_SHARE:.0f}%: {cause}"
+    if warning:
+        summary = "warning (--allow-saturation): " + summary
+    return Check(
+        "load_held",
+        f"the steady load held at least {100 * LOAD_HELD_SHARE:.0f}% of the asked rate over the swap window",
+        ok or warning,
+        summary,
+        {
+            "asked_rps": asked,
+            "held_rps": round(held, 1),
+            "window_s": [start, end],
+            "per_second": per_second(result),
+            "cause": cause,
+        },
+        warning=warning,
+    )
+
+
+def _saturation_cause(result: RunResult, sent: list[RequestRecord]) -> str:
+    """Where the limit was: the system under test (latency and errors up, every connection busy)
+    or the load generator (requests leaving late while connections were free)."""
+    if result.scenario.arrivals == "closed":
+        return (
+            "closed loop: each client waits for its response, so a slow system under test lowers the rate by "
+            "itself; run open loop (--arrivals constant) to see by how much"
+        )
+    waited = [r for r in sent if r.waited]
+    failed = [r for r in sent if r.failed]
+    p99 = _percentile([r.latency_s for r in sent], 0.99) * 1000
+    if waited or len(failed) > 0.01 * max(1, len(sent)):
+        return (
+            f"the system under test: {len(waited)} requests waited for a connection (all of them busy, up to "
+            f"the bound), {len(failed)} failed, latency p99 {p99:.0f} ms from when they were due; it answers "
+            "slower than the rate asked (lower --rate to find what it holds)"
+        )
+    free = [r.start - r.intended for r in sent if r.intended and not r.waited]
+    lag = _percentile(free, 0.5)
+    if lag >= GENERATOR_LAG_S or not sent:
+        return (
+            f"the load generator's CPU: requests left a median of {1000 * lag:.0f} ms after they were due while "
+            f"connections were free ({result.generator_processes} generator process(es)); raise --processes, "
+            "run on a bigger machine, or lower --rate"
+        )
+    return (
+        f"neither the generator (requests left {1000 * lag:.0f} ms late, median) nor the system under test "
+        f"(no request waited for a connection, latency p99 {p99:.0f} ms) shows a limit; the window may be too "
+        "short for the rate (more --swaps or a longer drain give a longer one)"
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def _first_confirm(result: RunResult) -> tuple[SwapRun | None, float | None]:

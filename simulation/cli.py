@@ -18,6 +18,7 @@ from .assertions import evaluate
 from .environment import APP_IMAGE, LB_IMAGE, UPSTREAM, AppSpec, StartupError
 from .report import summary_lines, write
 from .scenario import DEMO_DRAIN_HOOK, Scenario, run
+from .traffic import ARRIVALS
 
 
 def _duration(text: str) -> float:
@@ -56,9 +57,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = p.add_argument_group("traffic")
     load.add_argument("--rate", type=float, default=400.0, help="steady requests per second (default 400)")
-    load.add_argument("--clients", type=int, default=16, help="keep-alive clients (default 16)")
     load.add_argument(
-        "--fresh-clients", type=int, default=4, help="clients with a new connection per request (default 4)"
+        "--arrivals",
+        choices=ARRIVALS,
+        default="constant",
+        help="constant or poisson: open loop, requests due at --rate whatever the responses do, latency "
+        "counted from when each was due; closed: each client waits for its response (the old model, which "
+        "hides stalls). Default constant",
+    )
+    load.add_argument(
+        "--clients",
+        type=int,
+        default=16,
+        help="keep-alive share of the rate, against --fresh-clients (default 16: 16 of 20 = 80%%); closed "
+        "loop: keep-alive clients",
+    )
+    load.add_argument(
+        "--fresh-clients",
+        type=int,
+        default=4,
+        help="share of the rate on a new connection per request (default 4); closed loop: such clients",
+    )
+    load.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="load generator processes (default 0: as many as the rate needs, at most one per CPU)",
+    )
+    load.add_argument(
+        "--allow-saturation",
+        action="store_true",
+        help="holding less than 95%% of --rate is a warning, not a failure (to probe a ceiling on purpose)",
     )
     load.add_argument("--long-requests", type=int, default=5, help="long requests spanning the swap (default 5)")
     load.add_argument("--websockets", type=int, default=5, help="WebSockets open through the swap (default 5)")
@@ -137,6 +166,9 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         rate=args.rate,
         keepalive_clients=args.clients,
         fresh_clients=args.fresh_clients,
+        arrivals=args.arrivals,
+        processes=args.processes,
+        allow_saturation=args.allow_saturation,
         long_requests=0 if no_long else args.long_requests,
         long_path=None if no_long else args.long_path,
         websockets=args.websockets if ws_path else 0,

@@ -28,6 +28,16 @@ class RequestRecord:
     error: str | None = None
     strict_error: str | None = None
     complete: bool = True  # full body received (long requests: every chunk and the end)
+    # Open-loop steady load: when the schedule wanted it sent (unix time; 0: when it was sent), and
+    # whether it had to wait for a connection because all of them, up to the bound, were busy.
+    intended: float = 0.0
+    waited: bool = False
+
+    @property
+    def latency_s(self) -> float:
+        """From the intended send time (open loop): a stall delays every request due during it,
+        not only the one each client had in flight (coordinated omission)."""
+        return self.end - (self.intended or self.start)
 
     @property
     def failed(self) -> bool:

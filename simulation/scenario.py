@@ -53,8 +53,14 @@ class Scenario:
     upstream: str = UPSTREAM  # the upstream the site proxies to (what the swap manages)
     path: str = "/"  # the steady load's path
     rate: float = 400.0
+    # The rate's share on keep-alive connections vs a new connection per request (16:4 = 80%).
     keepalive_clients: int = 16
     fresh_clients: int = 4
+    # "constant" or "poisson": open loop (requests due at the rate whatever the responses do,
+    # latency from when each was due); "closed": each client waits for its response (the old model).
+    arrivals: str = "constant"
+    processes: int = 0  # load generator processes (0: as many as the rate needs)
+    allow_saturation: bool = False  # less than 95% of the rate held: a warning, not a failure
     long_requests: int = 5
     long_path: str | None = None  # None: the demo app's /slow, long enough to span every step
     websockets: int = 5
@@ -138,6 +144,7 @@ class RunResult:
     slot_addresses: dict[str, str]
     notes: list[str] = field(default_factory=list)
     lb: LbInfo | None = None
+    generator_processes: int = 1
 
 
 def long_path_of(scenario: Scenario) -> str:
@@ -249,6 +256,8 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         rate=scenario.rate,
         keepalive_clients=scenario.keepalive_clients,
         fresh_clients=scenario.fresh_clients,
+        arrivals=scenario.arrivals,
+        processes=scenario.processes,
         long_path=long_path_of(scenario),
         ws_path=scenario.ws_path,
         ws_echo=scenario.ws_echo,
@@ -260,9 +269,15 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     started = time.time()
     traffic.start_websockets(scenario.websockets)
     traffic.start_steady()
+    share = round(100 * scenario.keepalive_clients / max(1, scenario.keepalive_clients + scenario.fresh_clients))
+    loop_kind = (
+        f"closed loop: {scenario.keepalive_clients} keep-alive + {scenario.fresh_clients} fresh-connection clients"
+        if scenario.arrivals == "closed"
+        else f"open loop, {scenario.arrivals} arrivals: {share}% on keep-alive connections, the rest on new ones"
+    )
     progress(
-        f"traffic: {scenario.rate:.0f} req/s ({scenario.keepalive_clients} keep-alive + "
-        f"{scenario.fresh_clients} fresh-connection clients), {scenario.websockets} WebSockets"
+        f"traffic: {scenario.rate:.0f} req/s ({loop_kind}; {traffic.processes} generator "
+        f"process{'es' if traffic.processes > 1 else ''}), {scenario.websockets} WebSockets"
     )
     await asyncio.sleep(max(0.0, scenario.warmup - scenario.long_lead))
     if scenario.checkpoint:
@@ -320,6 +335,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         lb_workers_after=[],
         diagnostics={},
         slot_addresses=dict(env.addresses),
+        generator_processes=traffic.processes,
     )
 
 

@@ -1,7 +1,16 @@
 """Traffic through the load balancer: steady load under two client models, long requests and
 WebSockets, all recorded. Runs on one asyncio loop; the steady load may instead be spread over
-several processes (``TrafficPlan.processes``), each running its share of the clients on a loop of
-its own and streaming its records back, so that one interpreter's CPU does not cap the rate.
+several processes (``TrafficPlan.processes``; 0: as many as the rate needs), each running its
+share on a loop of its own and streaming its records back, so that one interpreter's CPU does not
+cap the rate.
+
+The steady load is open-loop by default, as wrk2, k6's constant-arrival-rate and vegeta schedule
+it: requests are due at the asked rate (evenly spaced, or Poisson arrivals) whatever the responses
+do, each goes out on a free connection of its model (a new one is opened when all are busy, up to
+``max_connections``; past that it waits its turn), and its latency counts from when it was due.
+A stall at a reload then delays every request due during it, and shows. ``arrivals="closed"``
+keeps the old model for comparison: each client sends its next request once its response is in,
+so a stall only delays the one request each client had in flight (coordinated omission).
 
 Client models (see shared notes, "What a graceful reload does to traffic"): Nginx closes idle
 keep-alive connections of old workers at a reload, so a client that reuses such a connection at
@@ -17,11 +26,15 @@ that happens, and browsers, urllib3 and aiohttp do. The harness therefore runs:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import itertools
 import json
+import math
 import multiprocessing
+import os
+import random
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +55,11 @@ WS_MAX_RECONNECTS = 20
 LONG_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=5)
 READY_TIMEOUT = 60.0  # a generator process imports aiohttp and opens its sessions within this
 FLUSH_INTERVAL = 0.05  # a generator process sends its new records this often
+ARRIVALS = ("constant", "poisson", "closed")
+MAX_CONNECTIONS = 256  # per client model and generator process: past it, a due request waits its turn
+# Open-loop requests one generator process holds on this machine kind against the demo app
+# (`make bench` measures the ceiling): the rate is spread over more processes past it.
+RATE_PER_PROCESS = 700.0
 _FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 
 
@@ -57,10 +75,19 @@ class TrafficPlan:
     ws_echo: bool = True
     ws_ping_interval: float = 0.5
     ws_max_reconnects: int = WS_MAX_RECONNECTS  # per WebSocket: a server close or a cut, then a new one
-    # Processes running the steady load (1: on the caller's loop). With more, the clients are
-    # dealt out round-robin, each process runs its share on a loop of its own and streams its
-    # records back; start_steady() then blocks until every process is ready (about a second).
-    processes: int = 1
+    # Processes running the steady load (1: on the caller's loop; 0: as many as the rate needs,
+    # ``processes_for``). With more, the clients (and their share of the rate) are dealt out
+    # round-robin, each process runs its share on a loop of its own and streams its records back;
+    # start_steady() then blocks until every process is ready (about a second).
+    processes: int = 0
+    arrivals: str = "constant"  # or "poisson" (open loop), or "closed" (the old closed loop)
+    max_connections: int = MAX_CONNECTIONS
+    seed: int | None = None  # Poisson arrivals: the same seed, the same schedule
+
+
+def processes_for(rate: float) -> int:
+    """Generator processes for ``rate``: one per RATE_PER_PROCESS, at most one per CPU."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(rate / RATE_PER_PROCESS)))
 
 
 def upstream_of(headers: Mapping[str, str]) -> str:
@@ -92,20 +119,23 @@ class Traffic:
         self._ws_ids = itertools.count(1)
         self._sessions: list[aiohttp.ClientSession] = []
         self._generators: list[_Generator] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.steady_started_at: float | None = None
+        self.processes = 1
 
     # -- steady load ----------------------------------------------------------------------
     def start_steady(self) -> None:
         """Start the steady load; ``steady_started_at`` is when its first request is due."""
+        if self.plan.arrivals not in ARRIVALS:
+            raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}, not {self.plan.arrivals!r}")
         clients = range(self.plan.keepalive_clients + self.plan.fresh_clients)
-        if self.plan.processes <= 1:
+        processes = min(self.plan.processes or processes_for(self.plan.rate), len(clients))
+        self.processes = max(1, processes)
+        if processes <= 1:
             self.steady_started_at = time.time()
             self._start_clients(clients, self.steady_started_at)
             return
-        self._generators = [
-            _Generator.spawn(self.plan, list(clients[index :: self.plan.processes]))
-            for index in range(min(self.plan.processes, len(clients)))
-        ]
+        self._generators = [_Generator.spawn(self.plan, list(clients[index::processes])) for index in range(processes)]
         deadline = time.monotonic() + READY_TIMEOUT
         for generator in self._generators:
             generator.wait_ready(deadline)
@@ -122,10 +152,53 @@ class Traffic:
         interval = total / self.plan.rate
         loop = asyncio.get_running_loop()
         first = loop.time() + max(0.0, started_at - time.time())
+        if self.plan.arrivals != "closed":
+            # Open loop: this process's share of each model's rate (its clients' share), its
+            # schedule shifted so that the processes' arrivals interleave.
+            mine = list(clients)
+            for model, count, shift in (
+                ("keepalive", sum(1 for c in mine if c < self.plan.keepalive_clients), 0.0),
+                ("fresh", sum(1 for c in mine if c >= self.plan.keepalive_clients), 0.5),
+            ):
+                if count:
+                    rate = self.plan.rate * count / total
+                    at = first + (min(mine) + shift) / self.plan.rate
+                    self._tasks.append(asyncio.create_task(self._arrivals(model, rate, at, min(mine))))
+            return
         for index in clients:
             model = "keepalive" if index < self.plan.keepalive_clients else "fresh"
             offset = interval * index / total
             self._tasks.append(asyncio.create_task(self._steady(index, model, interval, first + offset)))
+
+    async def _arrivals(self, model: str, rate: float, first_at: float, process: int) -> None:
+        """Open loop: a request due every 1/rate s (or at Poisson arrivals), whatever the responses do."""
+        pool = _Pool(fresh=model == "fresh", bound=self.plan.max_connections, first=process * 100_000)
+        url = self.plan.base_url + self.plan.path
+        loop = asyncio.get_running_loop()
+        to_wall = time.time() - loop.time()
+        poisson = random.Random(self.plan.seed) if self.plan.arrivals == "poisson" else None
+        next_at = first_at
+        while not self._stop.is_set():
+            delay = next_at - loop.time()
+            # Behind the schedule (a busy loop), due requests go out at once: none is skipped, and
+            # each still counts its latency from when it was due.
+            await asyncio.sleep(max(0.0, delay))
+            if self._stop.is_set():
+                break
+            task = asyncio.create_task(self._due(pool, url, model, next_at + to_wall))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            next_at += poisson.expovariate(rate) if poisson else 1.0 / rate
+        self._sessions.extend(pool.sessions)
+
+    async def _due(self, pool: _Pool, url: str, model: str, intended: float) -> None:
+        connection, waited = await pool.take()
+        try:
+            record = await self._request(connection.session, url, "steady", model, connection.index)
+        finally:
+            pool.give(connection)
+        record.intended, record.waited = intended, waited
+        self.requests.append(record)
 
     async def _steady(self, client: int, model: str, interval: float, first_at: float) -> None:
         session = _new_session(fresh=model == "fresh")
@@ -313,6 +386,11 @@ class Traffic:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._in_flight:  # open-loop requests still out: they finish (and are recorded) or are cut
+            _done, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for session in self._sessions:
             await session.close()
         for record in self.websockets:
@@ -341,6 +419,42 @@ class Traffic:
         self._generators = []
         if errors:
             raise RuntimeError("; ".join(errors))
+
+
+@dataclass
+class _Connection:
+    index: int
+    session: aiohttp.ClientSession
+
+
+class _Pool:
+    """The connections of one client model in one process, as a client library's pool: a free one
+    is reused (the most recent first, as urllib3's LIFO pool does), a new one is opened when all
+    are busy, up to ``bound``; past it a due request waits for the first one freed (``waited``)."""
+
+    def __init__(self, *, fresh: bool, bound: int, first: int) -> None:
+        self.fresh, self.bound, self.first = fresh, bound, first
+        self.idle: list[_Connection] = []
+        self.sessions: list[aiohttp.ClientSession] = []
+        self.waiters: collections.deque[asyncio.Future[_Connection]] = collections.deque()
+
+    async def take(self) -> tuple[_Connection, bool]:
+        if self.idle:
+            return self.idle.pop(), False
+        if len(self.sessions) < self.bound:
+            self.sessions.append(_new_session(fresh=self.fresh))
+            return _Connection(self.first + len(self.sessions) - 1, self.sessions[-1]), False
+        waiter: asyncio.Future[_Connection] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return await waiter, True
+
+    def give(self, connection: _Connection) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self.idle.append(connection)
 
 
 @dataclass

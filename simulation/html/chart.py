@@ -22,6 +22,7 @@ from .geometry import (
     r2,
     ticks,
 )
+from .lanes.latency import latency_lane
 from .lanes.long_requests import long_requests_lane
 from .lanes.requests import failures_lane, histogram_lane
 from .lanes.steps import steps_lane
@@ -61,6 +62,7 @@ def build_chart(report: RunReport, buckets: list[Bucket]) -> Chart:
     y = weights_lane(chart, report, x, y)
     y, error_marks = histogram_lane(chart, buckets, x, y)
     y = failures_lane(chart, error_marks, x, y)
+    y = latency_lane(chart, buckets, x, y)
     y = long_requests_lane(chart, report.long_requests, x, t0, y)
     y = websockets_lane(chart, report.websockets, x, t0, y)
     lanes_bottom = y + 4

@@ -35,6 +35,11 @@ class AssertionRow:
     passed: bool
     summary: str
     evidence: str  # JSON, for people
+    warning: bool = False  # passed only because the scenario made it a warning (--allow-saturation)
+
+    @property
+    def verdict(self) -> str:
+        return "warn" if self.warning else ("pass" if self.passed else "fail")
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,9 @@ def headline(report: RunReport) -> list[str]:
     req = report.requests
     parts = [
         f"{req.total:,} requests",
-        f"{req.failed} failed",
+        f"{req.failed_all} failed",
         f"strict count {req.strict_failed}",
-        f"{req.rate_rps} req/s",
+        f"{req.held_rps:g} of {req.asked_rps:g} req/s held",
     ]
     swaps = report.swaps
     if not swaps:
@@ -141,17 +146,24 @@ def figures(report: RunReport) -> list[Figure]:
             "Requests",
             f"{req.total:,}",
             [
-                f"{req.failed} failed (keep-alive {req.failed_keepalive}, fresh {req.failed_fresh})",
+                f"{req.failed_all} failed (keep-alive {req.failed_keepalive}, fresh {req.failed_fresh}, "
+                f"long {req.failed_long}, WebSocket {req.broken_websockets})",
                 f"strict count {req.strict_failed}",
+                f"{req.held_rps:g} of {req.asked_rps:g} req/s held over the swaps ({req.arrivals} arrivals, "
+                f"{req.generator_processes} generator process{'es' if req.generator_processes > 1 else ''})",
                 f"before the switch: {_slots(req.by_slot_before_switch)}",
                 f"after the switch: {_slots(req.by_slot_after_switch)}",
             ],
-            bool(req.failed),
+            bool(req.failed_all),
         ),
         Figure(
             "Latency",
             f"p99 {fmt_ms(lat.p99)}",
-            [f"p50 {fmt_ms(lat.p50)}", f"p99 during swaps {fmt_ms(lat.p99_during_swap)}"],
+            [
+                f"p50 {fmt_ms(lat.p50)}",
+                f"p99 during swaps {fmt_ms(lat.p99_during_swap)}",
+                f"(from when sent: {fmt_ms(lat.p99_during_swap_from_send)}; all from when due)",
+            ],
         ),
         Figure(
             "Long requests",
@@ -226,7 +238,9 @@ def when(report: RunReport) -> str:
 def view(report: RunReport, buckets: list[Bucket]) -> View:
     """Everything the template shows, already formatted."""
     assertions = [
-        AssertionRow(c.name, c.title or c.name, c.passed, c.summary, json.dumps(c.evidence, indent=2, default=str))
+        AssertionRow(
+            c.name, c.title or c.name, c.passed, c.summary, json.dumps(c.evidence, indent=2, default=str), c.warning
+        )
         for c in report.assertions
     ]
     definition = report.check(DEFINITION_CHECK)

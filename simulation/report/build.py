@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..assertions import Check, failed_requests, websockets_on_old
+from ..assertions import Check, failed_requests, load_held, websockets_on_old
 from ..records import RequestRecord, WebSocketRecord
 from .model import Bucket, Latency, LongRequest, LongRequests, Requests, RunReport, Swap, Timings, WebSockets
 
@@ -31,7 +31,7 @@ def build(result: RunResult, checks: list[Check]) -> RunReport:
         passed=passed,
         assertions=list(checks),
         client_model=CLIENT_MODEL,
-        requests=_requests(result.requests, swaps, span),
+        requests=_requests(result, swaps, span),
         long_requests=_long_requests(result.requests),
         websockets=_websockets(result, checks),
         swaps=swaps,
@@ -52,23 +52,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _requests(records: list[RequestRecord], swaps: list[Swap], span: float) -> Requests:
+def _requests(result: RunResult, swaps: list[Swap], span: float) -> Requests:
+    records = result.requests
     steady = [r for r in records if r.kind == "steady"]
     confirmed = next((s.confirmed_at for s in swaps if s.confirmed_at is not None), None)
     before = Counter(str(r.slot) for r in steady if confirmed is None or r.start < confirmed)
     after = Counter(str(r.slot) for r in steady if confirmed is not None and r.start >= confirmed)
-    latencies = [(r.end - r.start) * 1000 for r in steady if not r.failed]
-    during = [
-        (r.end - r.start) * 1000
-        for r in steady
-        if not r.failed and any(s.started_at <= r.start <= s.ended_at for s in swaps)
+    latencies = [r.latency_s * 1000 for r in steady if not r.failed]
+    # During a swap by when they were due: a request due in the stall and sent after it counts.
+    in_swap = [
+        r for r in steady if not r.failed and any(s.started_at <= (r.intended or r.start) <= s.ended_at for s in swaps)
     ]
-    failed = failed_requests(records)
+    failed = failed_requests(records, result.websockets)
+    held = load_held(result).evidence
     return Requests(
         total=len(steady),
         failed=failed.failed,
         failed_keepalive=len(failed.keepalive),
         failed_fresh=len(failed.fresh),
+        failed_long=len(failed.long),
+        broken_websockets=len(failed.websockets),
+        asked_rps=result.scenario.rate,
+        held_rps=held["held_rps"],
+        per_second=held["per_second"],
+        arrivals=result.scenario.arrivals,
+        generator_processes=result.generator_processes,
         strict_failed=len(failed.strict),
         by_slot=dict(Counter(str(r.slot) for r in steady)),
         by_slot_before_switch=dict(before),
@@ -77,7 +85,8 @@ def _requests(records: list[RequestRecord], swaps: list[Swap], span: float) -> R
         latency_ms=Latency(
             round(percentile(latencies, 0.5), 2),
             round(percentile(latencies, 0.99), 2),
-            round(percentile(during, 0.99), 2),
+            round(percentile([r.latency_s * 1000 for r in in_swap], 0.99), 2),
+            round(percentile([(r.end - r.start) * 1000 for r in in_swap], 0.99), 2),
         ),
     )
 
@@ -112,13 +121,27 @@ def _scenario(result: RunResult) -> dict[str, Any]:
 
 
 def histogram(requests: list[RequestRecord], start: float, end: float, bucket: float = BUCKET_S) -> list[Bucket]:
-    """Steady requests per bucket (by send time), by slot, with the failed ones."""
+    """Steady requests per bucket (by send time), by slot, with the failed ones; and the latency
+    p50/p99 of the answered ones due in each bucket (by intended send time)."""
     count = max(1, int((end - start) / bucket) + 1)
     rows = [Counter[str]() for _ in range(count)]
+    latencies: list[list[float]] = [[] for _ in range(count)]
     for r in requests:
         if r.kind != "steady":
             continue
         index = int((r.start - start) / bucket)
         if 0 <= index < count:
             rows[index]["error" if r.failed or r.slot not in ("blue", "green") else str(r.slot)] += 1
-    return [Bucket(row["blue"], row["green"], row["error"]) for row in rows]
+        due = int(((r.intended or r.start) - start) / bucket)
+        if 0 <= due < count and not r.failed:
+            latencies[due].append(r.latency_s * 1000)
+    return [
+        Bucket(
+            row["blue"],
+            row["green"],
+            row["error"],
+            round(percentile(lat, 0.5), 2) if lat else None,
+            round(percentile(lat, 0.99), 2) if lat else None,
+        )
+        for row, lat in zip(rows, latencies, strict=True)
+    ]

@@ -14,11 +14,14 @@ from ..records import WebSocketRecord
 
 @dataclass(frozen=True)
 class Bucket:
-    """Steady requests sent in one 100 ms bucket, by the slot that served them, and the failed ones."""
+    """Steady requests sent in one 100 ms bucket, by the slot that served them, and the failed ones;
+    the latency (ms, from when they were due) of the answered requests due in it."""
 
     blue: int = 0
     green: int = 0
     error: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
 
     @property
     def total(self) -> int:
@@ -27,12 +30,22 @@ class Bucket:
 
 @dataclass(frozen=True)
 class Latency:
+    """Milliseconds from when each request was due (open loop: a stall delays every request due
+    during it). ``p99_during_swap_from_send`` counts from when each went out instead: what a
+    closed-loop client reports, which leaves out the waiting a stall causes (coordinated omission)."""
+
     p50: float = 0.0
     p99: float = 0.0
     p99_during_swap: float = 0.0
+    p99_during_swap_from_send: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"p50": self.p50, "p99": self.p99, "p99_during_swap": self.p99_during_swap}
+        return {
+            "p50": self.p50,
+            "p99": self.p99,
+            "p99_during_swap": self.p99_during_swap,
+            "p99_during_swap_from_send": self.p99_during_swap_from_send,
+        }
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,18 @@ class Requests:
     by_slot_after_switch: dict[str, int] = field(default_factory=dict)
     rate_rps: float = 0.0
     latency_ms: Latency = field(default_factory=Latency)
+    failed_long: int = 0  # long requests cut or failed: in the headline figure, with the steady ones
+    broken_websockets: int = 0  # WebSockets that did not open or lost an echo (not cut)
+    asked_rps: float = 0.0
+    held_rps: float = 0.0  # over the swap window (load_held)
+    per_second: list[int] = field(default_factory=list)  # steady requests sent in each second
+    arrivals: str = "constant"
+    generator_processes: int = 1
+
+    @property
+    def failed_all(self) -> int:
+        """The headline figure: every kind."""
+        return self.failed + self.failed_long + self.broken_websockets
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +81,14 @@ class Requests:
             "failed": self.failed,
             "failed_keepalive": self.failed_keepalive,
             "failed_fresh": self.failed_fresh,
+            "failed_long": self.failed_long,
+            "broken_websockets": self.broken_websockets,
+            "failed_all": self.failed_all,
+            "asked_rps": self.asked_rps,
+            "held_rps": self.held_rps,
+            "per_second": list(self.per_second),
+            "arrivals": self.arrivals,
+            "generator_processes": self.generator_processes,
             "strict_failed": self.strict_failed,
             "by_slot": dict(self.by_slot),
             "by_slot_before_switch": dict(self.by_slot_before_switch),

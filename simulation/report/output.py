@@ -53,16 +53,19 @@ def summary_lines(report: RunReport) -> list[str]:
     lines = [
         "",
         f"RESULT: {'PASSED' if report.passed else 'FAILED'}",
-        f"  total requests            {req.total}  ({req.rate_rps} req/s)",
-        f"  failed requests           {req.failed}  (keep-alive {req.failed_keepalive}, fresh {req.failed_fresh}); "
-        f"strict count {req.strict_failed}",
+        f"  total requests            {req.total}  ({req.rate_rps} req/s; asked {req.asked_rps:g}, held "
+        f"{req.held_rps:g} over the swap window; {req.arrivals} arrivals"
+        + (", closed loop)" if req.arrivals == "closed" else ", open loop)"),
+        f"  failed requests           {req.failed_all}  (keep-alive {req.failed_keepalive}, fresh {req.failed_fresh}, "
+        f"long {req.failed_long}, WebSocket {req.broken_websockets}); strict count {req.strict_failed}",
         f"  per slot before switch    {req.by_slot_before_switch}",
         f"  per slot after switch     {req.by_slot_after_switch}",
         f"  long requests completed   {long.completed}/{long.total} {long.by_slot}",
         f"  WebSockets held through   {ws.held_through_swap}/{ws.opened} "
         f"(close codes {ws.close_codes}, {ws.reconnections} reconnected)",
         f"  latency p50/p99           {req.latency_ms.p50} / {req.latency_ms.p99} ms "
-        f"(p99 during swaps {req.latency_ms.p99_during_swap} ms)",
+        f"(p99 during swaps {req.latency_ms.p99_during_swap} ms from when due; "
+        f"{req.latency_ms.p99_during_swap_from_send} ms from when sent)",
     ]
     for index, swap in enumerate(report.swaps, 1):
         drain = swap.report.drain if swap.report else None
@@ -89,7 +92,8 @@ def summary_lines(report: RunReport) -> list[str]:
     lines.append(f"  timings                   environment {timings.environment_startup_s} s, wall {timings.wall_s} s")
     lines.append("")
     for check in report.assertions:
-        lines.append(f"  [{'PASS' if check.passed else 'FAIL'}] {check.name}: {check.summary}")
+        verdict = "WARN" if check.warning else ("PASS" if check.passed else "FAIL")
+        lines.append(f"  [{verdict}] {check.name}: {check.summary}")
     lines.append("")
     lines.append("  client model: " + report.client_model)
     logged = report.diagnostics.get("nginx_error_log", "").strip().splitlines()

@@ -58,7 +58,7 @@ def _result(*, failed: int = 0, ws_close: float = DRAIN_AT + 0.5) -> RunResult:
         WebSocketRecord(1, 2, ws_close + 0.1, "green", "green:8080", T0 + 5.0, 1000, "client"),
     ]
     return RunResult(
-        scenario=Scenario(websockets=1, long_requests=1),
+        scenario=Scenario(websockets=1, long_requests=1, rate=10),
         requests=requests,
         websockets=websockets,
         swaps=[SwapRun("green", _report(), None, SWAP_AT, SWAP_AT + 1.5)],
@@ -84,9 +84,10 @@ def test_report_json_keeps_its_keys_and_is_plain_json() -> None:
     }  # fmt: skip
     assert set(data["requests"]) == {
         "total", "failed", "failed_keepalive", "failed_fresh", "strict_failed", "by_slot",
-        "by_slot_before_switch", "by_slot_after_switch", "rate_rps", "latency_ms",
+        "by_slot_before_switch", "by_slot_after_switch", "rate_rps", "latency_ms", "failed_long",
+        "broken_websockets", "failed_all", "asked_rps", "held_rps", "per_second", "arrivals", "generator_processes",
     }  # fmt: skip
-    assert set(data["requests"]["latency_ms"]) == {"p50", "p99", "p99_during_swap"}
+    assert set(data["requests"]["latency_ms"]) == {"p50", "p99", "p99_during_swap", "p99_during_swap_from_send"}
     assert set(data["long_requests"]) == {"total", "completed", "by_slot", "durations_s", "records"}
     assert data["long_requests"]["records"][0] | {"start": 0, "end": 0} == {
         "start": 0, "end": 0, "slot": "blue", "complete": True, "bytes": 5000,
@@ -106,7 +107,7 @@ def test_report_json_keeps_its_keys_and_is_plain_json() -> None:
     assert swap["report"]["drain"]["outcome"] == "complete" and swap["report"]["outcome"]["result"] == "swapped"
     assert set(data["timings"]) == {"environment_startup_s", "wall_s", "traffic_s"}
     assert "swapper" not in data["scenario"] and data["scenario"]["blue_image"]
-    assert {"name", "title", "passed", "summary", "description", "evidence"} == set(data["assertions"][0])
+    assert {"name", "title", "passed", "summary", "description", "evidence", "warning"} == set(data["assertions"][0])
 
 
 def test_counts_come_from_the_records() -> None:
