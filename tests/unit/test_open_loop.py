@@ -5,8 +5,8 @@ due during it (the closed loop shows one per client), and ``load_held`` names wh
 from __future__ import annotations
 
 import asyncio
-import itertools
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
