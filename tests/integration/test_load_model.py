@@ -24,7 +24,7 @@ STALL_MS = 200
 # Every Nginx worker of the LB stopped (SIGSTOP) for STALL_MS, then let go: a stalled LB, as a
 # CPU-starved host or a paused VM makes one. One shell, so the stall lasts what it says.
 STALL = (
-    "w=; for d in /proc/[0-9]*; do t=; read -r t < \"$d/cmdline\" 2>/dev/null; "
+    'w=; for d in /proc/[0-9]*; do t=; read -r t < "$d/cmdline" 2>/dev/null; '
     'case "$t" in "nginx: worker process"*) w="$w ${d#/proc/}" ;; esac; done; '
     f"kill -STOP $w; sleep {STALL_MS / 1000}; kill -CONT $w"
 )
