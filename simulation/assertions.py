@@ -128,6 +128,7 @@ def evaluate(result: RunResult) -> list[Check]:
         no_new_requests_on_old(result),
         websockets_drained(result),
         drain_finished(result),
+        client_libraries(result),
         traffic_on_new_slot(result),
     ]
 
@@ -136,7 +137,8 @@ def failure_kind(record: RequestRecord) -> str:
     """What a failed request ran into, in a few words: the error's class, or its status and who answered."""
     prefix = "long request: " if record.kind == "long" else ""
     if record.error:
-        return prefix + record.error.split(":", 1)[0]
+        # A client library's error keeps its cause ('TypeError: UND_ERR_SOCKET'), the rest their class.
+        return prefix + ":".join(record.error.split(":", 2)[: 2 if record.kind == "client" else 1]).strip()
     if record.status >= 500 or not record.status:
         answered = record.slot or record.upstream or "the LB itself"
         return prefix + (f"HTTP {record.status} from {answered}" if record.status else "no response")
@@ -310,6 +312,53 @@ def _saturation_cause(result: RunResult, sent: list[RequestRecord]) -> str:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def client_matrix(result: RunResult) -> dict[str, dict[str, Any]]:
+    """Per real client library: requests, failed, what failed, and failed per swap (index 0: before
+    the first swap; i: from swap i's start to the next one's)."""
+    starts = [s.started_at for s in result.swaps]
+    matrix: dict[str, dict[str, Any]] = {}
+    kinds = dict.fromkeys(result.scenario.client_kinds + result.scenario.require_zero)
+    for kind in kinds:
+        records = [r for r in result.requests if r.kind == "client" and r.model == kind]
+        failed = [r for r in records if r.failed]
+        per_swap = [0] * (len(starts) + 1)
+        for r in failed:
+            per_swap[sum(1 for start in starts if start <= r.start)] += 1
+        matrix[kind] = {
+            "requests": len(records),
+            "failed": len(failed),
+            "per_swap": per_swap,
+            "what_failed": dict(Counter(map(failure_kind, failed)).most_common(4)),
+            "skipped": result.skipped_clients.get(kind),
+        }
+    return matrix
+
+
+def client_libraries(result: RunResult) -> Check:
+    """The client libraries the run requires (``--require-zero``) saw no failed request."""
+    matrix = client_matrix(result)
+    title = "the client libraries required to see zero failures saw none (the others are reported)"
+    if not matrix:
+        return Check("client_libraries", title, True, "not exercised (no client library ran)", {})
+    required = set(result.scenario.require_zero)
+    bad = [k for k in required if matrix[k]["skipped"] or matrix[k]["failed"] or not matrix[k]["requests"]]
+    parts = []
+    for kind, row in matrix.items():
+        if row["skipped"]:
+            parts.append(f"{kind} {row['skipped']}")
+            continue
+        mark = " (required)" if kind in required else ""
+        what = f" [{', '.join(f'{k} x{n}' for k, n in row['what_failed'].items())}]" if row["failed"] else ""
+        parts.append(f"{kind}{mark} {row['failed']}/{row['requests']} failed{what}")
+    return Check(
+        "client_libraries",
+        title,
+        not bad,
+        "; ".join(parts) + (f"; required to see zero: {', '.join(sorted(required))}" if required else ""),
+        {"matrix": matrix, "required": sorted(required)},
+    )
 
 
 def _first_confirm(result: RunResult) -> tuple[SwapRun | None, float | None]:

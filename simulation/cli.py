@@ -15,6 +15,7 @@ from swap_action.errors import InputError
 from swap_action.inputs import parse_steps
 
 from .assertions import evaluate
+from .clients import KINDS, parse_kinds
 from .environment import APP_IMAGE, LB_IMAGE, UPSTREAM, AppSpec, StartupError
 from .report import summary_lines, write
 from .scenario import DEMO_DRAIN_HOOK, Scenario, run
@@ -26,6 +27,13 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _kinds(flag: str, text: str) -> tuple[str, ...]:
+    try:
+        return parse_kinds(text)
+    except ValueError as exc:
+        raise InputError(flag, str(exc), f"for example {flag} requests,fetch (or all)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="load generator processes (default 0: as many as the rate needs, at most one per CPU)",
+    )
+    load.add_argument(
+        "--client-kinds",
+        default="",
+        metavar="KINDS",
+        help="real client libraries beside the steady load, comma-separated or 'all': "
+        + ", ".join(KINDS)
+        + " (fetch needs node). Each reuses one keep-alive connection as an application would; the "
+        "report gives failed requests per kind and per swap",
+    )
+    load.add_argument("--client-rate", type=float, default=50.0, help="requests per second per client kind (50)")
+    load.add_argument(
+        "--require-zero",
+        default="",
+        metavar="KINDS",
+        help="client kinds that must see no failed request (run even if not in --client-kinds); the "
+        "others are reported only",
     )
     load.add_argument(
         "--allow-saturation",
@@ -169,6 +194,9 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         arrivals=args.arrivals,
         processes=args.processes,
         allow_saturation=args.allow_saturation,
+        client_kinds=_kinds("--client-kinds", args.client_kinds),
+        client_rate=args.client_rate,
+        require_zero=_kinds("--require-zero", args.require_zero),
         long_requests=0 if no_long else args.long_requests,
         long_path=None if no_long else args.long_path,
         websockets=args.websockets if ws_path else 0,

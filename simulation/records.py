@@ -16,8 +16,8 @@ class RequestRecord:
     reused connection, before any retry: the strict count.
     """
 
-    kind: str  # "steady" or "long"
-    model: str  # "keepalive" or "fresh"
+    kind: str  # "steady", "long" or "client" (a real client library: simulation/clients.py)
+    model: str  # "keepalive" or "fresh"; for a "client" record, the library's kind ("requests", "fetch", ...)
     client: int
     start: float  # unix time the request was sent
     end: float

@@ -61,6 +61,11 @@ class Scenario:
     arrivals: str = "constant"
     processes: int = 0  # load generator processes (0: as many as the rate needs)
     allow_saturation: bool = False  # less than 95% of the rate held: a warning, not a failure
+    # Real client libraries beside the steady load (simulation/clients.py), each at client_rate
+    # req/s; the kinds in require_zero (run even when not listed) must see no failed request.
+    client_kinds: tuple[str, ...] = ()
+    client_rate: float = 50.0
+    require_zero: tuple[str, ...] = ()
     long_requests: int = 5
     long_path: str | None = None  # None: the demo app's /slow, long enough to span every step
     websockets: int = 5
@@ -145,6 +150,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     lb: LbInfo | None = None
     generator_processes: int = 1
+    skipped_clients: dict[str, str] = field(default_factory=dict)  # client kind -> why it did not run
 
 
 def long_path_of(scenario: Scenario) -> str:
@@ -258,6 +264,8 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         fresh_clients=scenario.fresh_clients,
         arrivals=scenario.arrivals,
         processes=scenario.processes,
+        client_kinds=tuple(dict.fromkeys(scenario.client_kinds + scenario.require_zero)),
+        client_rate=scenario.client_rate,
         long_path=long_path_of(scenario),
         ws_path=scenario.ws_path,
         ws_echo=scenario.ws_echo,
@@ -269,6 +277,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     started = time.time()
     traffic.start_websockets(scenario.websockets)
     traffic.start_steady()
+    await traffic.start_clients()
     share = round(100 * scenario.keepalive_clients / max(1, scenario.keepalive_clients + scenario.fresh_clients))
     loop_kind = (
         f"closed loop: {scenario.keepalive_clients} keep-alive + {scenario.fresh_clients} fresh-connection clients"
@@ -336,6 +345,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         diagnostics={},
         slot_addresses=dict(env.addresses),
         generator_processes=traffic.processes,
+        skipped_clients=dict(traffic.skipped_clients),
     )
 
 

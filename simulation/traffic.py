@@ -45,6 +45,7 @@ from typing import Any
 
 import aiohttp
 
+from . import clients
 from .records import RequestRecord, WebSocketRecord
 
 SlotOf = Callable[[str], str | None]
@@ -83,6 +84,9 @@ class TrafficPlan:
     arrivals: str = "constant"  # or "poisson" (open loop), or "closed" (the old closed loop)
     max_connections: int = MAX_CONNECTIONS
     seed: int | None = None  # Poisson arrivals: the same seed, the same schedule
+    # Real client libraries (simulation/clients.py), each at client_rate req/s beside the steady load.
+    client_kinds: tuple[str, ...] = ()
+    client_rate: float = 50.0
 
 
 def processes_for(rate: float) -> int:
@@ -120,6 +124,9 @@ class Traffic:
         self._sessions: list[aiohttp.ClientSession] = []
         self._generators: list[_Generator] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._client_processes: list[asyncio.subprocess.Process] = []
+        self._client_readers: list[asyncio.Task[None]] = []
+        self.skipped_clients: dict[str, str] = {}  # kind -> why it did not run
         self.steady_started_at: float | None = None
         self.processes = 1
 
@@ -278,6 +285,56 @@ class Traffic:
             return RequestRecord(kind, model, client, start, time.time(), 0, 0, None, "", error, strict_error, False)
         raise AssertionError("unreachable")
 
+    # -- real client libraries --------------------------------------------------------------
+    async def start_clients(self) -> None:
+        """Start the real client libraries (one child process for the Python ones, one for Node's fetch)."""
+        url = self.plan.base_url + self.plan.path
+        python = tuple(kind for kind in self.plan.client_kinds if kind in clients.PYTHON_KINDS)
+        node = tuple(kind for kind in self.plan.client_kinds if kind in clients.NODE_KINDS)
+        for kind in node:
+            why = clients.unavailable(kind)
+            if why:
+                self.skipped_clients[kind] = why
+        groups = [("python", python)] + ([("node", node)] if node and not self.skipped_clients else [])
+        for group, kinds in groups:
+            if not kinds:
+                continue
+            process = await asyncio.create_subprocess_exec(
+                *clients.command(group, url, self.plan.client_rate, kinds),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            self._client_processes.append(process)
+            self._client_readers.append(asyncio.create_task(self._read_clients(process)))
+
+    async def _read_clients(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for line in process.stdout:
+            try:
+                row = json.loads(line)
+                upstream = str(row.get("upstream") or "")
+                self.requests.append(
+                    RequestRecord(
+                        "client", str(row["kind"]), 0, float(row["start"]), float(row["end"]), int(row["status"]),
+                        0, self.slot_of(upstream) if upstream else None, upstream, row.get("error"),
+                    )
+                )  # fmt: skip
+            except (ValueError, KeyError, TypeError):
+                continue  # a line that is not a record (a library's warning): not a request
+
+    async def _stop_clients(self, grace: float) -> None:
+        for process in self._client_processes:
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in self._client_processes:
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._client_readers:
+            await asyncio.wait(self._client_readers, timeout=5.0)
+
     # -- long requests --------------------------------------------------------------------
     def start_long(self, count: int) -> None:
         for index in range(count):
@@ -381,6 +438,7 @@ class Traffic:
         for generator in self._generators:
             with contextlib.suppress(OSError):
                 generator.control.send(("stop", grace))
+        await self._stop_clients(min(grace, 15.0))
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:

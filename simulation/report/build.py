@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..assertions import Check, failed_requests, load_held, websockets_on_old
+from ..assertions import Check, client_matrix, failed_requests, load_held, websockets_on_old
 from ..records import RequestRecord, WebSocketRecord
 from .model import Bucket, Latency, LongRequest, LongRequests, Requests, RunReport, Swap, Timings, WebSockets
 
@@ -42,6 +42,7 @@ def build(result: RunResult, checks: list[Check]) -> RunReport:
         slot_addresses=dict(result.slot_addresses),
         diagnostics={} if passed else dict(result.diagnostics),
         lb=result.lb.to_dict() if result.lb else {},
+        clients=client_matrix(result),
     )
 
 

@@ -222,6 +222,8 @@ class RunReport:
     diagnostics: dict[str, str] = field(default_factory=dict)  # only when the run failed
     # The LB: image, Nginx version, managed file, what the harness added, the endpoints tried.
     lb: dict[str, Any] = field(default_factory=dict)
+    # Real client libraries: kind -> requests, failed, per swap, what failed, skipped (why).
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.assertions if c.name == name), None)
@@ -243,4 +245,5 @@ class RunReport:
             "slot_addresses": dict(self.slot_addresses),
             "diagnostics": dict(self.diagnostics),
             **({"lb": dict(self.lb)} if self.lb else {}),
+            **({"clients": dict(self.clients)} if self.clients else {}),
         }

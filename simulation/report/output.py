@@ -80,6 +80,14 @@ def summary_lines(report: RunReport) -> list[str]:
                 f"new workers +{reload.new_workers_ms} ms, old stopped accepting +{reload.old_stopped_ms} ms, "
                 f"marker +{reload.marker_ms} ms"
             )
+    for kind, row in report.clients.items():
+        if row.get("skipped"):
+            lines.append(f"  client {kind:<18}  {row['skipped']}")
+        else:
+            lines.append(
+                f"  client {kind:<18}  {row['failed']} failed of {row['requests']} (before the first swap, "
+                f"then per swap: {row['per_swap']})"
+            )
     if report.lb:
         lb = report.lb
         conf = f", config {lb['nginx_conf']}" if lb.get("nginx_conf") else ""

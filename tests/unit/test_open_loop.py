@@ -5,14 +5,11 @@ due during it (the closed loop shows one per client), and ``load_held`` names wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import web
+from local_server import server
 
 from simulation.assertions import load_held, zero_failed_requests
 from simulation.records import RequestRecord, WebSocketRecord
@@ -20,38 +17,6 @@ from simulation.scenario import RunResult, Scenario, SwapRun
 from simulation.traffic import Traffic, TrafficPlan, processes_for
 
 STALL_S = 0.25
-
-
-@dataclass
-class Server:
-    url: str
-    stall_until: float = 0.0
-    served: list[float] = field(default_factory=list)
-
-
-@contextlib.asynccontextmanager
-async def server() -> AsyncIterator[Server]:
-    state = Server("")
-
-    async def handle(_request: web.Request) -> web.Response:
-        delay = state.stall_until - time.time()
-        if delay > 0:  # a stalled LB: every request waits until the stall ends
-            await asyncio.sleep(delay)
-        state.served.append(time.time())
-        return web.Response(text="ok", headers={"X-Upstream-Addr": "127.0.0.1:1"})
-
-    app = web.Application()
-    app.router.add_get("/", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    state.url = f"http://127.0.0.1:{port}"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
 
 
 async def _run(arrivals: str, *, rate: float = 200.0, seconds: float = 1.5, stall_at: float | None = None) -> Traffic:
