@@ -19,6 +19,7 @@ is refused with the action's message before any container starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -26,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swap_action import keepalive
 from swap_action.engine import Engine
 from swap_action.errors import SwapError
 from swap_action.host import ScriptedHost
 from swap_action.inputs import SwapOptions, other, swap_options_from
+from swap_action.nginxconf import ConfigSyntaxError, split_dump
 from swap_action.outcome import ErrorInfo, SwapReport
 from swap_action.timeline import Observer, PlainObserver
 from swap_action.transport.docker import DockerTransport
@@ -120,6 +123,7 @@ class LbInfo:
     managed_file: str
     added: list[str]
     preflight: list[Probe] = field(default_factory=list)
+    keepalive_min_s: float = 0.0  # keepalive_min_timeout in the LB's config (Nginx >= 1.27.4)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +132,7 @@ class LbInfo:
             "nginx_conf": self.nginx_conf,
             "managed_file": self.managed_file,
             "added_by_harness": list(self.added),
+            "keepalive_min_s": self.keepalive_min_s,
             "preflight": [
                 {"role": p.role, "path": p.path, "ok": p.ok, "detail": p.detail, "fix": p.fix} for p in self.preflight
             ],
@@ -232,12 +237,18 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
 def lb_info(scenario: Scenario, env: Environment) -> LbInfo:
     _code, version = env.lb_exec("nginx", "-v")
     plan = env.lb_plan
+    keepalive_min = 0.0
+    if keepalive.supported(version):
+        code, dump = env.lb_exec("nginx", "-T")
+        with contextlib.suppress(ConfigSyntaxError):
+            keepalive_min = keepalive.min_timeout(split_dump(dump)) if code == 0 else 0.0
     return LbInfo(
         image=scenario.lb_image,
         nginx_version=version.strip().removeprefix("nginx version: "),
         nginx_conf=str(scenario.nginx_conf) if scenario.nginx_conf else None,
         managed_file=env.managed_file,
         added=list(plan.added) if plan else [],
+        keepalive_min_s=keepalive_min,
     )
 
 

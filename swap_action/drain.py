@@ -29,10 +29,14 @@ def drain(
     policy: str,
     hook: tuple[str, str] | None,
     before_cut: Callable[[], None] = lambda: None,
+    hook_delay_s: float = 0.0,
 ) -> DrainOutcome:
     start = time.monotonic()
     answers: tuple[tuple[str, int], ...] = ()
     if hook:
+        # keepalive_min_timeout: old workers still answer recently used connections (through the
+        # old config) that long after the switch; the old slot must take that work until then.
+        time.sleep(max(0.0, hook_delay_s))
         method, path = hook
         urls = [f"http://{server}{path}" for server in old_servers]
         answers = tuple((a.url, a.status) for a in host.http(method, urls, HOOK_TIMEOUT_SECONDS))

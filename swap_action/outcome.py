@@ -113,6 +113,8 @@ class DrainOutcome:
     connections_left: int
     workers_left: int
     hook: tuple[tuple[str, int], ...] = ()  # (url, status) of each drain hook call
+    # keepalive_min_timeout (Nginx >= 1.27.4): the hook waited until that long after the switch
+    keepalive_min_ms: int = 0
 
     @property
     def hook_failures(self) -> tuple[tuple[str, int], ...]:
@@ -122,6 +124,11 @@ class DrainOutcome:
     def summary(self) -> str:
         answers = ", ".join(str(status) if status else "nothing (no HTTP answer)" for _, status in self.hook)
         hook = f"; drain hook answered {answers}" if self.hook else ""
+        if self.hook and self.keepalive_min_ms:
+            hook += (
+                f" (called {self.keepalive_min_ms} ms after the switch: keepalive_min_timeout, old workers "
+                "answer recently used connections until then)"
+            )
         if self.outcome == "complete":
             return f"drained in {self.duration_ms:.0f} ms: no connection left to the old slot, old workers gone{hook}"
         action = "stopped them" if self.outcome == "cut" else "left them running"
@@ -137,6 +144,7 @@ class DrainOutcome:
             "connections_left": self.connections_left,
             "workers_left": self.workers_left,
             "hook": [{"url": url, "status": status} for url, status in self.hook],
+            "keepalive_min_ms": self.keepalive_min_ms,
         }
 
 

@@ -14,8 +14,9 @@ import difflib
 import os
 import socket
 import time
+from dataclasses import replace
 
-from . import adopt, failpoints, preflight
+from . import adopt, failpoints, keepalive, preflight
 from . import drain as drain_phase
 from .errors import (
     ConfigTestError,
@@ -58,6 +59,7 @@ class Run:
         self.owner = _owner()
         self.config_path = options.config_path  # None: discovered from the running config
         self.nginx: Config | None = None  # nginx -T, as read with the lock
+        self.switched_monotonic = time.monotonic()  # when the runner last got a reload's proof
         self.proof_pending = False  # the file's own marker was asked; install checks it proves the file
         self.locked = False
         self.lease: Lease | None = None  # renewed from its own thread while the lock is held
@@ -218,6 +220,9 @@ class Run:
                 else " (nginx -T: loaded in http)"
             )
             step.detail = f"{probe.nginx_version}; {self.path}{proof}; live: {live}{how}; target: {self.target}"
+            if keepalive.supported(probe.nginx_version) is False:
+                version = probe.nginx_version.removeprefix("nginx version: nginx/")
+                self.observer.info(keepalive.EXPOSURE.format(version=version))
 
     def nothing_to_do(self) -> bool:
         state = self.state
@@ -355,6 +360,7 @@ class Run:
                 raise _reload_error(result, self.options.confirm_timeout)
             step.detail = _reload_detail(result)
             self.report.reloads.append(_reload_record(result, generation, self.target, percent, step.started_at))
+            self.switched_monotonic = time.monotonic()  # the runner has the proof: no earlier than the switch
             self.report.confirmed_at = (
                 (result.reload_at_ms + result.confirmed_ms) / 1000
                 if result.reload_at_ms is not None and result.confirmed_ms is not None
@@ -385,6 +391,8 @@ class Run:
         failpoints.reach("drain")
         old_slot = other(self.target)
         with self.timeline.step(Phase.DRAIN, slot=old_slot) as step:
+            keepalive_min = self._keepalive_min_s()
+            delay = max(0.0, keepalive_min - (time.monotonic() - self.switched_monotonic)) if keepalive_min else 0.0
             result = drain_phase.drain(
                 self.host,
                 self.slots.servers(old_slot),
@@ -393,7 +401,10 @@ class Run:
                 policy=self.options.drain_policy,
                 hook=self.options.drain_hook,
                 before_cut=self._check_lease,
+                hook_delay_s=delay,
             )
+            if keepalive_min:
+                result = replace(result, keepalive_min_ms=round(keepalive_min * 1000))
             self.report.drain = result
             step.detail = result.summary()
             if result.outcome != "complete":
@@ -405,6 +416,27 @@ class Run:
                     f"the drain hook {url} got {got}: the old slot may not have closed its WebSockets or "
                     "stopped taking work (check the hook's method and path, and that the app answers it 2xx)"
                 )
+
+    def _keepalive_min_s(self) -> float:
+        """keepalive_min_timeout of the running config (0: unset, or an Nginx before 1.27.4)."""
+        probe = self.probe_result
+        if probe is None or not keepalive.supported(probe.nginx_version):
+            return 0.0
+        try:
+            if self.nginx is None:  # proven by the marker, nginx -T was not needed until now
+                self.nginx = preflight.config_of(self.host.dump_config())
+            found = keepalive.min_timeout(self.nginx)
+        except SwapError as exc:
+            self.observer.warning(
+                f"cannot read keepalive_min_timeout ({exc.cause}): the drain hook is called at once, and old "
+                "workers may still send a recently used connection's request to the old slot after it"
+            )
+            return 0.0
+        if not found:
+            self.observer.info(
+                f"{keepalive.ADVICE} ({probe.nginx_version.removeprefix('nginx version: ')} has it; it is not set)"
+            )
+        return found
 
     def restore(self) -> None:
         """Put the managed file's previous bytes back and prove Nginx serves them again."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -178,6 +179,8 @@ class FakeHost(LbHost):
         self.refuse_reloads = 0  # refuse the next N reloads silently (like a listen port in use)
         self.emerg_on_reload: str | None = None  # refuse the next reload loudly with this [emerg]
         self.full_config_error: str | None = None  # nginx -t of the whole config fails (install)
+        self.nginx_version = NGINX_VERSION
+        self.http_calls: list[tuple[float, tuple[str, ...]]] = []  # (monotonic time, urls) of each http()
         self.calls: list[str] = []  # operations, in order
         self.writes: list[str] = []  # paths written (candidates, the live file, its copies)
 
@@ -282,7 +285,7 @@ class FakeHost(LbHost):
 
     def _probe(self, config_path: str) -> Probe:
         text = self.files.get(config_path)
-        return Probe(NGINX_VERSION, True, 1, ERROR_LOG, text, "present" if text is not None else "missing")
+        return Probe(self.nginx_version, True, 1, ERROR_LOG, text, "present" if text is not None else "missing")
 
     # -- LbHost: candidates ----------------------------------------------------------------
     def plan(self, config_path: str, text: str, generation: str, health_urls: Sequence[str], max_s: float) -> Planned:
@@ -375,6 +378,7 @@ class FakeHost(LbHost):
     # -- LbHost: requests and the drain ------------------------------------------------------
     def http(self, method: str, urls: Sequence[str], max_s: float) -> list[HttpAnswer]:
         self.calls.append("http")
+        self.http_calls.append((time.monotonic(), tuple(urls)))
         return [self._request(method, url) for url in urls]
 
     def connections(self, servers: Sequence[str]) -> Connections:

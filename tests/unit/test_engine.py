@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -499,3 +500,24 @@ def test_a_drain_hook_that_answers_2xx_raises_no_warning(fake: FakeHost) -> None
     report = Engine(fake, observer).swap(options(drain_hook=("POST", "/admin/drain")))
     assert report.drain is not None and report.drain.hook == (("http://blue:8080/admin/drain", 202),)
     assert not [line for line in observer.lines if line.startswith("!!")]
+
+
+def test_with_keepalive_min_timeout_the_drain_hook_waits_until_old_workers_stop_answering(fake: FakeHost) -> None:
+    """Nginx >= 1.27.4 with keepalive_min_timeout: old workers answer recently used connections
+    (through the old config) that long after the switch; the old slot must still take that work."""
+    fake.nginx_version = "nginx version: nginx/1.30.6"
+    fake.main_extra = "keepalive_min_timeout 300ms;"
+    started = time.monotonic()
+    report = Engine(fake, Quiet()).swap(options(drain_hook=("POST", "/admin/drain")))
+    assert report.drain is not None and report.drain.keepalive_min_ms == 300
+    hook_at = next(at for at, urls in fake.http_calls if urls == ("http://blue:8080/admin/drain",))
+    assert hook_at - started >= 0.3, "not before the old workers' last answers"
+    assert "called 300 ms after the switch: keepalive_min_timeout" in report.drain.summary()
+
+
+def test_before_nginx_1_27_4_the_drain_hook_is_called_at_once(fake: FakeHost) -> None:
+    fake.main_extra = "keepalive_timeout 30s;"
+    report = Engine(fake, Quiet()).swap(options(drain_hook=("POST", "/admin/drain")))
+    assert report.drain is not None and report.drain.keepalive_min_ms == 0
+    after_switch = fake.calls[fake.calls.index("reload_and_confirm") :]
+    assert "dump_config" not in after_switch, "nginx 1.22 has no such directive: no nginx -T for it"
