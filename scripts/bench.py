@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import itertools
 
+from simulation.assertions import client_matrix as client_matrix_of
 from simulation.assertions import evaluate
+from simulation.clients import KINDS
 from simulation.environment import MANAGED_FILE, UPSTREAM, AppSpec, Environment
 from simulation.records import RequestRecord
 from simulation.scenario import Scenario, run
@@ -234,6 +236,30 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+HARNESS_SITE = Path(__file__).resolve().parent.parent / "simulation" / "templates" / "site.conf.j2"
+CLIENT_LBS = {  # Nginx version -> (image, the server block's extra directive)
+    "1.30": ("bluegreen/lb-sid:dev", "keepalive_min_timeout 1s;"),
+    "1.22": ("bluegreen/lb:dev", ""),
+}
+
+
+def client_matrix(swaps: int, rate: float) -> dict[str, dict[str, int]]:
+    """Failed requests per real client library through ``swaps`` swaps at ``rate`` req/s, on Nginx
+    1.30 with the recommended keepalive_min_timeout and on 1.22 (which has no such directive)."""
+    listen = "    listen {{ listen }} default_server;\n"
+    figures: dict[str, dict[str, int]] = {}
+    for version, (image, directive) in CLIENT_LBS.items():
+        site = HARNESS_SITE.read_text().replace(listen, listen + (f"    {directive}\n" if directive else ""))
+        scenario = Scenario(
+            lb_image=image, nginx_template=site, rate=rate, swaps=swaps, long_requests=0, websockets=0,
+            client_kinds=KINDS, between_swaps=1.0,
+        )  # fmt: skip
+        result = run(scenario, progress=lambda _line: None)
+        figures[version] = {kind: row["failed"] for kind, row in client_matrix_of(result).items() if not row["skipped"]}
+        print(f"  client kinds on {version}: {figures[version]}", file=sys.stderr)
+    return figures
+
+
 def swap_worker(conn: Any, lb_container: str, slots: Slots, health_path: str) -> None:
     """Runs engine swaps on request, in its own process; answers their timings."""
     while True:
@@ -305,6 +331,9 @@ def main() -> int:
         "--processes", type=int, default=0, help="load generator processes (default 0: as many as the rate needs)"
     )
     parser.add_argument(
+        "--client-swaps", type=int, default=20, help="swaps for the client matrix per Nginx version (0: skip it)"
+    )
+    parser.add_argument(
         "--arrivals", choices=ARRIVALS, default="constant", help="open loop (constant, poisson) or closed"
     )
     args = parser.parse_args()
@@ -319,6 +348,7 @@ def main() -> int:
     wall = time.perf_counter()
     result = run(Scenario(), progress=lambda _line: None)
     sim_wall = time.perf_counter() - wall
+    clients = client_matrix(args.client_swaps, args.rate) if args.client_swaps else {}
 
     confirm = statistics.median(figures["confirm"])  # type: ignore[arg-type]
     floor = statistics.median(figures["floors"])  # type: ignore[arg-type]
@@ -344,6 +374,7 @@ def main() -> int:
         "demo_app_ceiling_rps": round(figures["ceilings"]["app"]),  # type: ignore[index]
         "sim_wall_s": round(sim_wall, 1),
         "sim_passed": all(check.passed for check in evaluate(result)),
+        "client_failed_requests": clients,
     }
     rows = [
         ("swap confirmed (engine start -> confirmed), median", f"{out['swap_confirm_ms_median']} ms", "<= 1.5 x floor"),
@@ -371,6 +402,10 @@ def main() -> int:
         ("  same through the demo app", f"{out['demo_app_ceiling_rps']} req/s", ""),
         ("default simulation wall time", f"{out['sim_wall_s']} s", "<= 30 s"),
         ("default simulation passed", f"{out['sim_passed']}", "True"),
+        *(
+            (f"failed requests per client kind, Nginx {version} ({args.client_swaps} swaps)", str(row), "0 on 1.30")
+            for version, row in clients.items()
+        ),
     ]
     for name, value in figures["step_ms"].items():  # type: ignore[attr-defined]
         rows.append((f"  engine step: {name}, median", f"{value:.1f} ms", ""))
