@@ -239,7 +239,9 @@ def lb_info(scenario: Scenario, env: Environment) -> LbInfo:
     plan = env.lb_plan
     keepalive_min = 0.0
     if keepalive.supported(version):
-        code, dump = env.lb_exec("nginx", "-T")
+        # stdout only: nginx -T's own verdict goes to stderr, and interleaved into the dump it
+        # would make a file unreadable.
+        code, dump = env.lb_exec("sh", "-c", "exec nginx -T 2>/dev/null")
         with contextlib.suppress(ConfigSyntaxError):
             keepalive_min = keepalive.min_timeout(split_dump(dump)) if code == 0 else 0.0
     return LbInfo(
