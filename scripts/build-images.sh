@@ -39,3 +39,5 @@ build "bluegreen/action:$TAG" . -f Dockerfile
 # A third-party app, unmodified (Debian's httpbin): what the simulation tests validate as a team would.
 build "bluegreen/httpbin:$TAG" tests/images/httpbin
 build "bluegreen/websocketd:$TAG" tests/images/websocketd
+# The runner image act uses for the publish workflow: git, the Docker CLI, Python (tests/images/act-runner).
+build "bluegreen/act-runner:$TAG" tests/images/act-runner

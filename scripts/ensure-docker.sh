@@ -16,8 +16,27 @@ ensure_compose() {
     echo "warning: neither 'docker compose' nor 'docker-compose' is installed; the compose test will fail" >&2
   fi
 }
+# Debian's docker-registry: the local registry that stands in for ghcr.io in the publish test
+# (tests/integration/test_publish_image.py runs its own on 127.0.0.1; the package's service is not used).
+ensure_registry() {
+  if command -v docker-registry >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "docker: installing docker-registry (Debian package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q docker-registry >/dev/null
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled -q docker-registry 2>/dev/null; then
+      systemctl disable --now -q docker-registry || true
+    fi
+  else
+    echo "warning: docker-registry is not installed; the publish test will be skipped (apt-get install docker-registry)" >&2
+  fi
+}
 if docker info >/dev/null 2>&1; then
   ensure_compose
+  ensure_registry
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -39,6 +58,7 @@ for _ in $(seq 60); do
   if docker info >/dev/null 2>&1; then
     echo "docker: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
     ensure_compose
+    ensure_registry
     exit 0
   fi
   sleep 1
