@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import itertools
 
+import action_image_figures  # scripts/: the same directory
+
 from simulation.assertions import client_matrix as client_matrix_of
 from simulation.assertions import evaluate
 from simulation.clients import KINDS
@@ -349,6 +351,12 @@ def main() -> int:
     result = run(Scenario(), progress=lambda _line: None)
     sim_wall = time.perf_counter() - wall
     clients = client_matrix(args.client_swaps, args.rate) if args.client_swaps else {}
+    print("bench: the action's image (size, cold start from a registry)", file=sys.stderr)
+    try:
+        action = action_image_figures.figures()
+    except action_image_figures.FiguresError as exc:
+        print(f"  warning: no action image figures: {exc}", file=sys.stderr)
+        action = {}
 
     confirm = statistics.median(figures["confirm"])  # type: ignore[arg-type]
     floor = statistics.median(figures["floors"])  # type: ignore[arg-type]
@@ -375,6 +383,8 @@ def main() -> int:
         "sim_wall_s": round(sim_wall, 1),
         "sim_passed": all(check.passed for check in evaluate(result)),
         "client_failed_requests": clients,
+        "action_image_mb": action.get("action_image_mb"),
+        "action_cold_start_ms": action.get("action_cold_start_ms"),
     }
     rows = [
         ("swap confirmed (engine start -> confirmed), median", f"{out['swap_confirm_ms_median']} ms", "<= 1.5 x floor"),
@@ -402,6 +412,12 @@ def main() -> int:
         ("  same through the demo app", f"{out['demo_app_ceiling_rps']} req/s", ""),
         ("default simulation wall time", f"{out['sim_wall_s']} s", "<= 30 s"),
         ("default simulation passed", f"{out['sim_passed']}", "True"),
+        ("action image, gzipped", f"{out['action_image_mb']} MB", "<= 60 MB"),
+        (
+            "action cold start (pull an unseen image -> swap confirmed)",
+            f"{out['action_cold_start_ms']} ms",
+            "<= 5000 ms",
+        ),
         *(
             (f"failed requests per client kind, Nginx {version} ({args.client_swaps} swaps)", str(row), "0 on 1.30")
             for version, row in clients.items()
