@@ -40,7 +40,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile images/*/Dockerfile tests/images/*/Dockerfile
+	$(BIN)/hadolint Dockerfile images/*/Dockerfile tests/images/*/Dockerfile examples/*/*/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	bash scripts/ensure-actionlint.sh
@@ -56,6 +56,7 @@ $(VENV)/.installed: pyproject.toml
 
 docker:
 	bash scripts/ensure-docker.sh
+	bash scripts/ensure-compose.sh
 
 images: docker
 	bash scripts/build-images.sh

@@ -159,6 +159,34 @@ def build_parser() -> argparse.ArgumentParser:
         "replaces the server blocks on port 80",
     )
     lb.add_argument("--upstream", default=UPSTREAM, help=f"the upstream your site proxies to (default {UPSTREAM})")
+    stack = p.add_argument_group(
+        "a team's compose stack",
+        "Run your own compose file(s) as the world (Compose v2, 'docker compose'): the slots are two of its "
+        "services, everything else (a database) runs as you wrote it. Your files are not modified: what the "
+        "harness changes goes in a generated override file, listed in the report.",
+    )
+    stack.add_argument(
+        "--compose",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="your compose file; repeat for overrides, in order (as docker compose -f)",
+    )
+    stack.add_argument("--blue-service", default="blue", help="the service of the live slot (default blue)")
+    stack.add_argument("--green-service", default="green", help="the service swapped to (default green)")
+    stack.add_argument(
+        "--lb-service",
+        default=None,
+        help="your Nginx service, used as the LB through the Docker transport (default: the harness's LB, "
+        "--nginx-image, in front of the two services on the stack's network)",
+    )
+    stack.add_argument(
+        "--compose-timeout",
+        type=_duration,
+        default=120.0,
+        help="how long the stack may take to be healthy after 'up' (default 120s)",
+    )
     p.add_argument(
         "--report-dir",
         type=Path,
@@ -174,15 +202,20 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     spec = {"port": args.app_port, "health_path": args.health_path, "env": env}
     ws_path = None if args.ws_path.lower() == "none" else args.ws_path
     no_long = args.long_path is not None and args.long_path.lower() == "none"
+    compose = tuple(args.compose)
+    images = (args.blue_image, args.green_image)
+    if compose:
+        _check_compose_flags(args)
+        images = (f"compose service {args.blue_service}", f"compose service {args.green_service}")
     if args.drain_hook is None:
-        demo = args.blue_image == APP_IMAGE and args.green_image == APP_IMAGE
+        demo = args.blue_image == APP_IMAGE and args.green_image == APP_IMAGE and not compose
         hook = DEMO_DRAIN_HOOK if demo else None
     else:
         hook = None if args.drain_hook.lower() == "none" else args.drain_hook
     steps = parse_steps("steps", args.steps)
     return Scenario(
-        blue=AppSpec(image=args.blue_image, **spec),
-        green=AppSpec(image=args.green_image, **spec),
+        blue=AppSpec(image=images[0], **spec),
+        green=AppSpec(image=images[1], **spec),
         nginx_template=args.nginx_template.read_text() if args.nginx_template else None,
         lb_image=args.nginx_image,
         nginx_conf=args.nginx_conf,
@@ -208,7 +241,34 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         drain_timeout=args.drain_timeout,
         drain_policy=args.drain_policy,
         drain_hook=hook,
+        compose=compose,
+        blue_service=args.blue_service,
+        green_service=args.green_service,
+        lb_service=args.lb_service,
+        compose_timeout=args.compose_timeout,
+        app_env=env if compose else {},
     )
+
+
+def _check_compose_flags(args: argparse.Namespace) -> None:
+    """Flags that mean nothing with --compose (the slots' images and environment are the file's), or
+    with --lb-service (the LB is the team's service, its image and config the file's)."""
+    if args.blue_image != APP_IMAGE or args.green_image != APP_IMAGE:
+        raise InputError(
+            "--blue-image", "with --compose the slots' images are the services' own", "drop --blue-image/--green-image"
+        )
+    if args.lb_service is not None:
+        for flag, value, default in (
+            ("--nginx-image", args.nginx_image, LB_IMAGE),
+            ("--nginx-conf", args.nginx_conf, None),
+            ("--nginx-template", args.nginx_template, None),
+        ):
+            if value != default:
+                raise InputError(
+                    flag,
+                    f"with --lb-service the LB is your service {args.lb_service}: its image and config are the file's",
+                    f"drop {flag}, or drop --lb-service to put the harness's LB ({flag}) in front of the services",
+                )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -242,7 +242,14 @@ class Environment:
 
     @property
     def slots(self) -> Slots:
-        return Slots(blue=(f"blue:{self.blue_spec.port}",), green=(f"green:{self.green_spec.port}",))
+        return Slots(
+            blue=(f"{self.slot_host('blue')}:{self.blue_spec.port}",),
+            green=(f"{self.slot_host('green')}:{self.green_spec.port}",),
+        )
+
+    def slot_host(self, slot: str) -> str:
+        """The slot's host name as the LB resolves it (a compose stack: its service's name)."""
+        return slot
 
     @property
     def base_url(self) -> str:
@@ -312,28 +319,7 @@ class Environment:
                 self.containers[slot] = container
                 container.start()
                 self.addresses[f"{self._ip(container)}:{spec.port}"] = slot
-            lb = (
-                LocalPortContainer(self.lb_image)
-                .with_name(self.lb_container_name)
-                .with_network(self.network)
-                .with_local_port(plan.port)
-                .waiting_for(self._lb_ready())
-            )
-            for path, data in plan.files.items():
-                lb = lb.with_copy_into_container(data, path)
-            for path, size in self.lb_tmpfs.items():
-                lb = lb.with_tmpfs_mount(path, size)
-            for host_dir, path in self.lb_binds.items():
-                lb = lb.with_volume_mapping(host_dir, path, "ro")
-            if self.ssh_authorized_keys is not None:
-                lb = (
-                    lb.with_local_port(22)
-                    .with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
-                    .with_env("SSH_USER", self.ssh_user)
-                )
-            self.containers["lb"] = lb
-            lb.start()
-            self.lb_port = int(lb.get_exposed_port(plan.port))
+            self._start_lb(plan)
         except BaseException as exc:
             self.stop()
             if isinstance(exc, TimeoutError):
@@ -341,6 +327,32 @@ class Environment:
             raise
         self.startup_s = time.perf_counter() - start
         return self
+
+    def _start_lb(self, plan: LbPlan) -> None:
+        """The harness's LB on ``self.network``, with the plan's files; waits until it is ready."""
+        assert self.network is not None
+        lb = (
+            LocalPortContainer(self.lb_image)
+            .with_name(self.lb_container_name)
+            .with_network(self.network)
+            .with_local_port(plan.port)
+            .waiting_for(self._lb_ready())
+        )
+        for path, data in plan.files.items():
+            lb = lb.with_copy_into_container(data, path)
+        for path, size in self.lb_tmpfs.items():
+            lb = lb.with_tmpfs_mount(path, size)
+        for host_dir, path in self.lb_binds.items():
+            lb = lb.with_volume_mapping(host_dir, path, "ro")
+        if self.ssh_authorized_keys is not None:
+            lb = (
+                lb.with_local_port(22)
+                .with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
+                .with_env("SSH_USER", self.ssh_user)
+            )
+        self.containers["lb"] = lb
+        lb.start()
+        self.lb_port = int(lb.get_exposed_port(plan.port))
 
     def stop(self) -> None:
         for container in self.containers.values():
@@ -458,7 +470,7 @@ class Environment:
         checks = {}
         for slot in slots:
             spec = self.spec(slot)
-            url = f"http://{slot}:{spec.port}{spec.health_path}"
+            url = f"http://{self.slot_host(slot)}:{spec.port}{spec.health_path}"
             # -f: a 4xx/5xx is not ready; without it any HTTP answer is (a slot unhealthy on purpose).
             checks[slot] = ["curl", "-sS", "-o", "/dev/null", "--max-time", "2", *(["-f"] if spec.healthy else []), url]
         return LbProbe(

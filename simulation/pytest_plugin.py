@@ -8,6 +8,11 @@
 ``SimulationOutcome`` (the records, the checks and the typed report; ``data`` is report.json's
 dict). ``assert_swap_correct`` fails with every failing assertion, its evidence, the LB's error
 log and the rendered upstream file.
+
+A team's compose stack is the same call with the ``Scenario`` fields of ``--compose``::
+
+    swap_simulation(compose=(Path("compose.yaml"),), blue_service="blue", green_service="green",
+                    lb_service="lb", ws_path=None, websockets=0, drain_hook=None)
 """
 
 from __future__ import annotations

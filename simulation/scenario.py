@@ -37,6 +37,7 @@ from swap_action.outcome import ErrorInfo, SwapReport
 from swap_action.timeline import Observer, PlainObserver
 from swap_action.transport.docker import DockerTransport
 
+from .compose import ComposeEnvironment
 from .environment import LB_IMAGE, UPSTREAM, AppSpec, Environment
 from .preflight import LONG_AT_ONCE_S, Probe, preflight
 from .records import RequestRecord, WebSocketRecord
@@ -96,6 +97,16 @@ class Scenario:
     # load and WebSockets on, no long request yet), then after each completed swap with its run
     # (its drain over, before the idle slot is redeployed). A soak samples the LB there.
     checkpoint: Callable[[Environment, SwapRun | None], None] | None = None
+    # A team's whole stack (simulation/compose.py): their compose file(s) run as the world, the
+    # slots are two of its services (their service names are the upstream's servers), and the LB
+    # is the harness's (lb_image, in front of them on the stack's network) or their own Nginx
+    # service (lb_service). blue/green give only the port and health path then; app_env goes to both.
+    compose: tuple[Path, ...] = ()
+    blue_service: str = "blue"
+    green_service: str = "green"
+    lb_service: str | None = None
+    compose_timeout: float = 120.0  # from `up` to every service healthy
+    app_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def hook_closes_websockets(self) -> bool:
@@ -124,6 +135,7 @@ class LbInfo:
     added: list[str]
     preflight: list[Probe] = field(default_factory=list)
     keepalive_min_s: float = 0.0  # keepalive_min_timeout in the LB's config (Nginx >= 1.27.4)
+    compose: dict[str, Any] | None = None  # a compose run: project, files, services, the override file
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +145,7 @@ class LbInfo:
             "managed_file": self.managed_file,
             "added_by_harness": list(self.added),
             "keepalive_min_s": self.keepalive_min_s,
+            **({"compose": dict(self.compose)} if self.compose is not None else {}),
             "preflight": [
                 {"role": p.role, "path": p.path, "ok": p.ok, "detail": p.detail, "fix": p.fix} for p in self.preflight
             ],
@@ -200,23 +213,57 @@ def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptio
     )
 
 
-def run(scenario: Scenario, progress: Progress = print) -> RunResult:
-    wall = time.perf_counter()
-    env = Environment(
+def environment_for(scenario: Scenario) -> Environment:
+    """The harness's own world, or the team's compose stack (``scenario.compose``)."""
+    if not scenario.compose:
+        return Environment(
+            scenario.blue,
+            scenario.green,
+            lb_image=scenario.lb_image,
+            nginx_template=scenario.nginx_template,
+            nginx_conf=scenario.nginx_conf,
+            upstream=scenario.upstream,
+        )
+    return ComposeEnvironment(
+        scenario.compose,
         scenario.blue,
         scenario.green,
+        blue_service=scenario.blue_service,
+        green_service=scenario.green_service,
+        lb_service=scenario.lb_service,
+        app_env=scenario.app_env,
+        compose_timeout=scenario.compose_timeout,
         lb_image=scenario.lb_image,
         nginx_template=scenario.nginx_template,
         nginx_conf=scenario.nginx_conf,
         upstream=scenario.upstream,
     )
+
+
+def run(scenario: Scenario, progress: Progress = print) -> RunResult:
+    wall = time.perf_counter()
+    env = environment_for(scenario)
     swap_options(scenario, env, "green")  # refused here, before any container starts
-    progress(f"starting LB ({scenario.lb_image}), blue and green (testcontainers)...")
+    if scenario.compose:
+        files = " ".join(f"-f {f}" for f in scenario.compose)
+        lb_text = (
+            f"their LB service {scenario.lb_service}"
+            if scenario.lb_service
+            else f"the harness's LB ({scenario.lb_image})"
+        )
+        progress(f"starting the compose stack ({files}) and {lb_text} (testcontainers' Compose support)...")
+    else:
+        progress(f"starting LB ({scenario.lb_image}), blue and green (testcontainers)...")
     env.start()
     try:
         lb = lb_info(scenario, env)
         progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url} ({lb.nginx_version})")
-        progress(f"managed upstream file: {lb.managed_file}; the harness added to the LB's config:")
+        for service in (lb.compose or {}).get("services", []):
+            role = f" [{service['role']}]" if service["role"] else ""
+            health = service["health"] or "no healthcheck"
+            progress(f"  service {service['service']}{role}: {service['container']} ({service['image']}), {health}")
+        where = "the stack and the LB's config" if lb.compose else "the LB's config"
+        progress(f"managed upstream file: {lb.managed_file}; the harness added to {where}:")
         for line in lb.added or ["nothing"]:
             progress(f"  + {line}")
         lb.preflight = asyncio.run(_preflight(scenario, env))
@@ -244,13 +291,16 @@ def lb_info(scenario: Scenario, env: Environment) -> LbInfo:
         code, dump = env.lb_exec("sh", "-c", "exec nginx -T 2>/dev/null")
         with contextlib.suppress(ConfigSyntaxError):
             keepalive_min = keepalive.min_timeout(split_dump(dump)) if code == 0 else 0.0
+    stack = env.to_dict() if isinstance(env, ComposeEnvironment) else None
+    stack_added = list(env.stack_added) if isinstance(env, ComposeEnvironment) else []
     return LbInfo(
-        image=scenario.lb_image,
+        image=env.lb_image,
         nginx_version=version.strip().removeprefix("nginx version: "),
         nginx_conf=str(scenario.nginx_conf) if scenario.nginx_conf else None,
         managed_file=env.managed_file,
-        added=list(plan.added) if plan else [],
+        added=stack_added + (list(plan.added) if plan else []),
         keepalive_min_s=keepalive_min,
+        compose=stack,
     )
 
 

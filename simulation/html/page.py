@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -88,6 +89,10 @@ class View:
     lb: list[tuple[str, str]] = field(default_factory=list)  # (label, value): image, version, file
     lb_added: list[str] = field(default_factory=list)  # what the harness added to the LB's config
     preflight: list[str] = field(default_factory=list)  # each endpoint tried before traffic
+    # A compose run (--compose): (label, value) of the stack, and each service it ran:
+    # (service, role, container, image, state).
+    stack: list[tuple[str, str]] = field(default_factory=list)
+    services: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
 
 def error_type(swap: Swap) -> str:
@@ -270,7 +275,31 @@ def view(report: RunReport, buckets: list[Bucket]) -> View:
         ],
         lb_added=list(report.lb.get("added_by_harness", [])),
         preflight=[f"{p['role']} {p['path']}: {p['detail']}" for p in report.lb.get("preflight", [])],
+        stack=stack_rows(report.lb.get("compose") or {}),
+        services=service_rows(report.lb.get("compose") or {}),
     )
+
+
+def stack_rows(compose: dict[str, Any]) -> list[tuple[str, str]]:
+    """The compose run's project, files, network and LB (empty for the harness's own world)."""
+    if not compose:
+        return []
+    lb = compose.get("lb_service")
+    return [
+        ("project", str(compose.get("project", ""))),
+        ("compose files", " ".join(f"-f {f}" for f in compose.get("files", []))),
+        ("slots", f"{compose.get('blue_service')} (blue), {compose.get('green_service')} (green)"),
+        ("LB", f"the team's service {lb}" if lb else "the harness's, on the stack's network"),
+        ("network", str(compose.get("network", ""))),
+    ]
+
+
+def service_rows(compose: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for s in compose.get("services", []):
+        state = f"{s.get('state', '')}, {s.get('health') or 'no healthcheck'}"
+        rows.append((s.get("service", ""), s.get("role", ""), s.get("container", ""), s.get("image", ""), state))
+    return rows
 
 
 def render_html(report: RunReport, buckets: list[Bucket]) -> str:

@@ -3,8 +3,9 @@ stack, and the CLI swaps it.
 
 This is the only test that starts containers with compose: what it checks is the file itself.
 Every other real-Nginx test runs in the harness's ``Environment``. Works with Debian's
-``docker-compose`` (v1) and with ``docker compose`` (v2); ``BG_COMPOSE`` picks one explicitly
-(e.g. ``BG_COMPOSE="docker compose"``).
+``docker-compose`` (v1) and with ``docker compose`` (v2): the test runs under each one installed
+(``make docker`` installs both on Debian); ``BG_COMPOSE`` picks one explicitly (e.g.
+``BG_COMPOSE="docker compose"``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,15 +33,39 @@ pytestmark = pytest.mark.docker
 COMPOSE_FILE = ROOT / "docker-compose.test.yml"
 
 
-def compose_command() -> list[str]:
+VARIANTS = {
+    "v1": (["docker-compose"], "1.", "docker-compose v1 (Debian bookworm's docker-compose package) is not installed"),
+    "v2": (
+        ["docker", "compose"],
+        "2.",
+        "Compose v2 ('docker compose') is not installed: bash scripts/ensure-compose.sh",
+    ),
+}
+
+
+def compose_version(command: list[str]) -> str:
+    """``version --short`` of a compose command ('' when it does not run)."""
+    try:
+        done = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return ""
+    return done.stdout.strip().lstrip("v") if done.returncode == 0 else ""
+
+
+def compose_command(variant: str) -> list[str]:
+    """The command of a variant (v1: docker-compose 1.x; v2: docker compose 2.x); skips when it is
+    absent. ``BG_COMPOSE`` names one command explicitly: only its variant runs then."""
+    command, prefix, absent = VARIANTS[variant]
     chosen = os.environ.get("BG_COMPOSE")
     if chosen:
-        return shlex.split(chosen)
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0:
-        return ["docker", "compose"]
-    pytest.skip("neither docker-compose (v1) nor 'docker compose' (v2) is installed")
+        command = shlex.split(chosen)
+        version = compose_version(command)
+        if not version.startswith(prefix):
+            pytest.skip(f"BG_COMPOSE={chosen!r} is compose {version or '(not runnable)'}, not {variant}")
+        return command
+    if not compose_version(command).startswith(prefix):
+        pytest.skip(absent)
+    return command
 
 
 def free_port() -> int:
@@ -54,7 +78,8 @@ def free_port() -> int:
 class ComposeStack:
     project: str = field(default_factory=lambda: f"bgcompose-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
-    command: list[str] = field(default_factory=compose_command)
+    command: list[str] = field(default_factory=lambda: ["docker", "compose"])
+    variant: str = "v2"
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "LB_PORT": str(self.port)}
@@ -92,15 +117,17 @@ class ComposeStack:
         raise AssertionError(f"the LB on port {self.port} answers {seen!r}, not {expected!r}\n{logs}")
 
 
-@pytest.fixture
-def stack() -> Iterator[ComposeStack]:
+@pytest.fixture(params=sorted(VARIANTS))
+def stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
+    """The test stack under Compose v1 and under v2 (a variant that is not installed is skipped)."""
+    command = compose_command(request.param)
     try:
         check_images(LB_IMAGE, APP_IMAGE)
     except DockerUnavailable as exc:
         pytest.skip(str(exc))
     except StartupError as exc:
         pytest.fail(str(exc), pytrace=False)
-    stack = ComposeStack()
+    stack = ComposeStack(command=command, variant=request.param)
     try:
         done = stack.run("up", "-d")
         assert done.returncode == 0, f"compose up failed:\n{done.stdout}\n{done.stderr}"
@@ -114,7 +141,7 @@ def test_compose_stack_starts_blue_and_the_cli_swaps_it_to_green_and_back(stack:
     """As a new user would: no --config-path (the preflight finds the file the LB's Nginx loads)."""
     assert stack.bodies() == {"blue"}
     name = stack.container_name("lb")
-    assert name in (f"{stack.project}_lb_1", f"{stack.project}-lb-1")  # v1 / v2 naming
+    assert name == (f"{stack.project}_lb_1" if stack.variant == "v1" else f"{stack.project}-lb-1")  # v1 / v2 naming
     for to, expected, previous in (("green", "green", "blue"), ("auto", "blue", "green")):
         done = subprocess.run(
             [
