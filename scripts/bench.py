@@ -72,7 +72,7 @@ async def ceiling(env: Environment, path: str, processes: int) -> float:
     loop, keep-alive clients sending back to back): against a static location, the load
     generator's own ceiling on this machine."""
     plan = TrafficPlan(
-        base_url=env.base_url,
+        base_url=env.traffic_url,
         path=path,
         rate=CEILING_RATE,
         keepalive_clients=32 * processes,
@@ -101,7 +101,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             "app": await ceiling(env, "/", args.processes or processes_for(CEILING_RATE)),
         }
         plan = TrafficPlan(
-            base_url=env.base_url,
+            base_url=env.traffic_url,
             rate=args.rate,
             keepalive_clients=args.clients,
             fresh_clients=args.fresh_clients,

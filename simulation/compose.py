@@ -665,6 +665,7 @@ class ComposeEnvironment(Environment):
             self._lb_ready().wait_until_ready(lb)
         except TimeoutError as exc:
             raise StartupError(str(exc)) from None
+        self._traffic_url = None  # the LB's address may have changed
         self.lb_port = int(lb.get_exposed_port(self.lb_plan.port))
 
     def _ip(self, container: DockerContainer) -> str:
@@ -712,6 +713,7 @@ class ComposeEnvironment(Environment):
         lb = self.containers["lb"]
         lb.get_wrapped_container().restart(timeout=5)
         assert self.lb_plan is not None
+        self._traffic_url = None  # the LB's address may have changed
         self.lb_port = int(lb.get_exposed_port(self.lb_plan.port))
 
 

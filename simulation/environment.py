@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -238,6 +239,7 @@ class Environment:
         self.containers: dict[str, DockerContainer] = {}
         self.addresses: dict[str, str] = {}  # "ip:port" -> slot
         self.lb_port = 0
+        self._traffic_url: str | None = None
         self.startup_s = 0.0
 
     @property
@@ -254,6 +256,26 @@ class Environment:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def traffic_url(self) -> str:
+        """Where the harness's own clients reach the LB's site: its address on the project's network
+        when this machine routes there (Linux), else the published port. Behind a published port
+        Docker's userland proxy adds latency of its own at every burst of reconnections (a reload
+        closes idle keep-alive connections): measured here, p99 during swaps 161-226 ms through it
+        against 51-63 ms direct, in one run. What is measured is then Nginx, not the proxy."""
+        if self._traffic_url is None:
+            self._traffic_url = self._direct_url() or self.base_url
+        return self._traffic_url
+
+    def _direct_url(self) -> str | None:
+        try:
+            address = self._ip(self.lb)
+            with socket.create_connection((address, self.http_port), timeout=0.5):
+                pass
+        except (OSError, KeyError, docker.errors.DockerException):
+            return None
+        return f"http://{address}:{self.http_port}"
 
     @property
     def managed_file(self) -> str:
@@ -352,6 +374,7 @@ class Environment:
             )
         self.containers["lb"] = lb
         lb.start()
+        self._traffic_url = None  # the LB's address may have changed
         self.lb_port = int(lb.get_exposed_port(plan.port))
 
     def stop(self) -> None:
@@ -414,6 +437,7 @@ class Environment:
         lb = self.containers["lb"]
         lb.get_wrapped_container().restart(timeout=5)
         assert self.lb_plan is not None
+        self._traffic_url = None  # the LB's address may have changed
         self.lb_port = int(lb.get_exposed_port(self.lb_plan.port))
 
     def redeploy(self, slot: str) -> None:

@@ -257,7 +257,10 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
     env.start()
     try:
         lb = lb_info(scenario, env)
-        progress(f"environment up in {env.startup_s:.1f}s; LB on {env.base_url} ({lb.nginx_version})")
+        progress(
+            f"environment up in {env.startup_s:.1f}s; LB on {env.base_url} ({lb.nginx_version}); the harness's "
+            f"clients reach it at {env.traffic_url}"
+        )
         for service in (lb.compose or {}).get("services", []):
             role = f" [{service['role']}]" if service["role"] else ""
             health = service["health"] or "no healthcheck"
@@ -307,7 +310,7 @@ def lb_info(scenario: Scenario, env: Environment) -> LbInfo:
 async def _preflight(scenario: Scenario, env: Environment) -> list[Probe]:
     """Each endpoint once through the LB; raises ``PreflightError`` (before any traffic or swap)."""
     return await preflight(
-        env.base_url,
+        env.traffic_url,
         path=scenario.path,
         long_path=long_path_of(scenario) if scenario.long_requests > 0 else None,
         long_min_s=min(LONG_AT_ONCE_S, scenario.long_lead),
@@ -320,7 +323,7 @@ async def _preflight(scenario: Scenario, env: Environment) -> list[Probe]:
 
 async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> RunResult:
     plan = TrafficPlan(
-        base_url=env.base_url,
+        base_url=env.traffic_url,
         path=scenario.path,
         rate=scenario.rate,
         keepalive_clients=scenario.keepalive_clients,
