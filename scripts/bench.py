@@ -257,8 +257,10 @@ def client_matrix(swaps: int, rate: float) -> dict[str, dict[str, int]]:
             client_kinds=KINDS, between_swaps=1.0,
         )  # fmt: skip
         result = run(scenario, progress=lambda _line: None)
-        figures[version] = {kind: row["failed"] for kind, row in client_matrix_of(result).items() if not row["skipped"]}
-        print(f"  client kinds on {version}: {figures[version]}", file=sys.stderr)
+        rows = {kind: row for kind, row in client_matrix_of(result).items() if not row["skipped"]}
+        figures[version] = {kind: row["failed"] for kind, row in rows.items()}
+        what = {kind: row["what_failed"] for kind, row in rows.items() if row["failed"]}
+        print(f"  client kinds on {version}: {figures[version]} {what or ''}", file=sys.stderr)
     return figures
 
 
