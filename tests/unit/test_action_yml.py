@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from scripts_loader import load_script
 
 from swap_action import action
 from swap_action.inputs import INPUTS, Input
@@ -16,15 +15,7 @@ from swap_action.inputs import INPUTS, Input
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _reference_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("action_reference", ROOT / "scripts" / "action_reference.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference = _reference_module()
+reference = load_script("action_reference")
 
 
 @pytest.fixture(scope="module")

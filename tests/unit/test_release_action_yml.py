@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,15 +20,7 @@ def load(text: str) -> Any:
 IMAGE = "ghcr.io/your-org/bluegreen-swap:v1.2.3@sha256:" + "ab" * 32
 
 
-def _release_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("release_action_yml", ROOT / "scripts" / "release_action_yml.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-release = _release_module()
+release = load_script("release_action_yml")
 
 
 def test_the_development_action_builds_from_the_dockerfile() -> None:
