@@ -3,16 +3,19 @@
 # background if needed; anywhere else, say what to install. Also makes sure a compose command
 # exists (docker-compose.test.yml is tested with Debian's docker-compose v1 or docker compose v2).
 set -euo pipefail
+# apt_install PACKAGE: as root with apt-get, quietly; 1 (nothing done) anywhere else.
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+  echo "docker: installing $1 (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "$1" >/dev/null
+}
 ensure_compose() {
   if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; then
     return 0
   fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "docker: installing docker-compose (Debian package)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q docker-compose >/dev/null
-  else
+  if ! apt_install docker-compose; then
     echo "warning: neither 'docker compose' nor 'docker-compose' is installed; the compose test will fail" >&2
   fi
 }
@@ -22,11 +25,7 @@ ensure_registry() {
   if command -v docker-registry >/dev/null 2>&1; then
     return 0
   fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "docker: installing docker-registry (Debian package)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q docker-registry >/dev/null
+  if apt_install docker-registry; then
     if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled -q docker-registry 2>/dev/null; then
       systemctl disable --now -q docker-registry || true
     fi
@@ -45,10 +44,7 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 if ! command -v dockerd >/dev/null 2>&1; then
-  echo "docker: installing docker.io (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q docker.io >/dev/null
+  apt_install docker.io
 fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   echo "docker: starting dockerd in the background (log: /var/log/dockerd.log)"

@@ -67,15 +67,14 @@ def leftovers() -> list[str]:
         client.close()
 
 
+def _one_command(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The README's one command (with ``extra`` flags), run from the repository's root."""
+    command = [*ONE_COMMAND, *extra, "--report-dir", str(tmp_path)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+
 def test_the_example_stack_validates_with_one_command(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*ONE_COMMAND, "--report-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = _one_command(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RESULT: PASSED" in done.stdout
     report = json.loads((tmp_path / "report.json").read_text())
@@ -101,14 +100,7 @@ def test_the_example_stack_validates_with_one_command(tmp_path: Path) -> None:
 
 
 def test_a_stack_whose_app_cannot_reach_its_database_fails_before_traffic(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*ONE_COMMAND, "--compose", str(DB_UNREACHABLE), "--report-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = _one_command(tmp_path, "--compose", str(DB_UNREACHABLE))
     assert done.returncode == 2, done.stdout + done.stderr
     message = done.stderr
     assert "the compose stack did not come up: service 'blue' is unhealthy" in message, message
