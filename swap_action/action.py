@@ -28,12 +28,12 @@ from .errors import InputError, SwapError
 from .github import Commands, GitHubObserver, summary_markdown
 from .host import ScriptedHost
 from .inputs import INPUTS, SwapOptions, swap_options_from
-from .outcome import ErrorInfo, Outcome, Result, SwapReport
+from .outcome import ErrorInfo, LbOutcome, Outcome, Result, SwapReport
 from .redact import redact_credentials, redact_document, url_passwords
 from .transport import open_transport
 from .upstream import new_generation, render, weights_for_step
 
-OUTPUTS = ("active-slot", "previous-slot", "changed", "duration-ms", "config-diff", "report")
+OUTPUTS = ("active-slot", "previous-slot", "changed", "duration-ms", "config-diff", "lbs", "staging-slot", "report")
 MAX_TEMPLATE_BYTES = 64 * 1024
 _DOCKER_TARGET = re.compile(r"^docker://[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -132,7 +132,20 @@ def outputs_for(report: SwapReport, report_name: str) -> dict[str, str]:
         "changed": "true" if outcome.changed else "false",
         "duration-ms": str(round(report.duration_ms)),
         "config-diff": report.config_diff,
+        "lbs": json.dumps([_lb_output(lb) for lb in report.lbs]),
+        "staging-slot": report.staging_slot or "",
         "report": report_name,
+    }
+
+
+def _lb_output(lb: LbOutcome) -> dict[str, object]:
+    return {
+        "target": lb.target,
+        "before": lb.before,
+        "after": lb.after,
+        "changed": lb.changed,
+        "restored": lb.restored,
+        "error": lb.error.text() if lb.error else None,
     }
 
 

@@ -125,6 +125,40 @@ def parse_url(name: str, text: str) -> str:
     return value
 
 
+MAX_HOOK_BYTES = 16 * 1024
+
+
+def parse_hook_command(name: str, text: str) -> str:
+    """A hook: a shell command (one line or a script block) run on the runner by ``sh -c``. It is
+    the workflow author's own code, like a ``run:`` step; only what no shell reads sanely is refused."""
+    value = text.strip()
+    if "\x00" in value or len(value.encode()) > MAX_HOOK_BYTES:
+        raise InputError(
+            name,
+            "holds a NUL byte" if "\x00" in value else f"is longer than {MAX_HOOK_BYTES} bytes",
+            "call a script from the repository instead, e.g. ./scripts/migrate.sh",
+        )
+    return value
+
+
+def parse_targets(name: str, text: str) -> tuple[str, ...]:
+    """One or more LB targets, one per line or comma-separated (a fleet), each listed once."""
+    items = [item.strip() for item in re.split(r"[\n,]+", text) if item.strip()]
+    if not items:
+        raise InputError(name, "no load balancer given", "set target to ssh://user@host, docker://<container> or local")
+    for item in items:
+        if not (item.startswith(("docker://", "ssh://")) or item == "local"):
+            raise InputError(
+                name,
+                f"'{_printable(item)}' is not a target",
+                "use ssh://user@host[:port], docker://<container> or local; several separated by commas or newlines",
+            )
+    seen = [item for index, item in enumerate(items) if item in items[:index]]
+    if seen:
+        raise InputError(name, f"'{_printable(seen[0])}' is listed twice", "list each load balancer once")
+    return tuple(items)
+
+
 def _has_host_and_port(url: str) -> bool:
     """A host, and a port that is a number: a '/', '?' or '#' in a password would end the host part early."""
     try:
@@ -214,6 +248,16 @@ class SwapOptions:
     break_lock: bool = False
     sudo: bool = False  # the LB's root commands through 'sudo -n' (README "Least privilege")
     confirm_timeout: float = 10.0
+    # Commands run on the runner (or the CLI's host) around the switch (swap_action/hooks.py).
+    pre_switch: str | None = None  # after the health gate, before any LB changes: a failure changes nothing
+    post_switch: str | None = None  # after verify, before the drain: a failure restores every LB
+    post_drain: str | None = None  # after the drain: a failure is reported, the swap stays
+    hook_timeout: float = 300.0
+    # The second upstream that always points at the idle slot ('<upstream>_staging' by default for
+    # the built-in template; None: none). An adopted, hand-written file gets one only when asked.
+    staging_upstream: str | None = None
+    staging_requested: bool = False  # staging-upstream was given explicitly (adoption adds it then)
+    staging_url: str | None = None  # how a person (and the pre-switch hook) reaches the staging route
 
     @property
     def shown_verify_url(self) -> str | None:
@@ -259,7 +303,7 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "target",
         "",
-        "Where Nginx runs: `ssh://user@host[:port]`, `docker://<container>` (through the Docker socket of the runner) or `local` (self-hosted runner on the LB host).",
+        "Where Nginx runs: `ssh://user@host[:port]`, `docker://<container>` (through the Docker socket of the runner) or `local` (self-hosted runner on the LB host). Several load balancers (a fleet): one per line or comma-separated; they are swapped all or nothing.",
         required=True,
     ),
     Input(
@@ -376,6 +420,39 @@ INPUTS: tuple[Input, ...] = (
         "Remove the LB's swap lock before taking it, whoever holds it (a run cancelled mid-swap frees it by itself within 15 s; use this only when you know no swap runs). The run's log names the holder it broke.",
         parse_bool,
     ),
+    Input(
+        "pre-switch",
+        "",
+        'Command run on the runner after the health gate and before any LB changes (e.g. a schema migration); a failure stops the run with nothing changed. The swap\'s facts are in its environment (`SWAP_*`, README "Hooks").',
+        _optional(parse_hook_command),
+    ),
+    Input(
+        "post-switch",
+        "",
+        "Command run on the runner after verify and before the drain (e.g. smoke tests through the LB); a failure restores the previous config on every LB.",
+        _optional(parse_hook_command),
+    ),
+    Input(
+        "post-drain",
+        "",
+        "Command run on the runner after the drain (e.g. stop the old version); a failure is reported, the swap stays.",
+        _optional(parse_hook_command),
+    ),
+    Input(
+        "hook-timeout", "5m", "How long each hook may run before it is stopped and counted as failed.", parse_seconds
+    ),
+    Input(
+        "staging-upstream",
+        "",
+        "Name of a second upstream that always points at the idle slot (staging through the LB). Empty: `<upstream>_staging` in files the action renders, none in an adopted hand-written file; `none` turns it off.",
+        _optional(parse_name),
+    ),
+    Input(
+        "staging-url",
+        "",
+        "URL of the staging route through the LB (e.g. `https://staging.example.com`), given to the hooks as SWAP_STAGING_URL; display only, never requested by the action.",
+        _optional(parse_url),
+    ),
 )
 BY_NAME = {spec.name: spec for spec in INPUTS}
 
@@ -395,6 +472,17 @@ def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) ->
         given = raw.get(spec.name)
         text = given if given is not None and (given.strip() or spec.empty_is_a_value) else spec.default
         values[spec.name] = spec.parse(spec.name, text)
+    staging = values["staging-upstream"]
+    if staging in ("none", "off"):
+        staging_name: str | None = None
+    else:
+        staging_name = staging or f"{values['upstream']}_staging"
+        if staging_name == values["upstream"]:
+            raise InputError(
+                "staging-upstream",
+                f"'{staging_name}' is the live upstream's own name",
+                "give the staging route its own name",
+            )
     if values["verify-expect"] and not values["verify-url"]:
         raise InputError("verify-expect", "is set but verify-url is not", "set verify-url too, or drop verify-expect")
     return SwapOptions(
@@ -416,4 +504,11 @@ def swap_options_from(raw: Mapping[str, str], *, template: str | None = None) ->
         lock_timeout=values["lock-timeout"],
         break_lock=values["break-lock"],
         sudo=values["sudo"],
+        pre_switch=values["pre-switch"],
+        post_switch=values["post-switch"],
+        post_drain=values["post-drain"],
+        hook_timeout=values["hook-timeout"],
+        staging_upstream=staging_name,
+        staging_requested=bool(staging) and staging_name is not None,
+        staging_url=values["staging-url"],
     )

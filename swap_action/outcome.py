@@ -33,6 +33,7 @@ class Phase(enum.StrEnum):
     PAUSE = "pause"
     DRAIN = "drain"
     RESTORE = "restore"
+    HOOK = "hook"  # a pre-switch, post-switch or post-drain command on the runner
 
 
 @dataclass
@@ -47,10 +48,13 @@ class Step:
     ok: bool = True
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    lb: str | None = None  # the load balancer it ran on, in a fleet (None: the only one, or the runner)
 
     @property
     def label(self) -> str:
         """For people only (logs, tables): never parsed back."""
+        if self.lb:
+            return f"{self.lb}: {Step(self.phase, self.started_at, self.slot, self.percent).label}"
         if self.percent is not None and self.slot:
             return f"{self.phase.value} ({self.percent}% to {self.slot})"
         if self.slot:
@@ -79,6 +83,14 @@ class Reload:
     marker_ms: int | None = None
     confirmed_ms: int | None = None
     old_workers: tuple[int, ...] = ()
+    lb: str | None = None  # in a fleet: the load balancer that reloaded
+
+    @property
+    def confirmed_at(self) -> float | None:
+        """Unix time (LB clock) the reload was proven live."""
+        if self.reload_at_ms is None or self.confirmed_ms is None:
+            return None
+        return (self.reload_at_ms + self.confirmed_ms) / 1000
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -146,6 +158,69 @@ class DrainOutcome:
             "hook": [{"url": url, "status": status} for url, status in self.hook],
             "keepalive_min_ms": self.keepalive_min_ms,
         }
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """One hook command on the runner: what ran, how it ended, what it printed (capped)."""
+
+    name: str  # pre-switch, post-switch or post-drain
+    command: str
+    exit_code: int | None  # None: it was stopped at its timeout (or could not start)
+    duration_ms: float
+    output: str = ""  # stdout and stderr together, the last 64 KiB
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "duration_ms": round(self.duration_ms, 1), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class Skew:
+    """One canary step on a fleet: the window between the first and the last LB proving it live
+    (each LB's own clock; LBs whose clocks disagree widen or narrow it by their offset)."""
+
+    slot: str
+    percent: int
+    first_confirmed_at: float  # unix time
+    last_confirmed_at: float
+    lbs: int  # how many LBs confirmed this step
+
+    @property
+    def window_ms(self) -> float:
+        return (self.last_confirmed_at - self.first_confirmed_at) * 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "window_ms": round(self.window_ms, 1)}
+
+
+@dataclass
+class LbOutcome:
+    """One load balancer of a swap: its slot before and after, what the run did there, its error."""
+
+    target: str  # as given (ssh://..., docker://..., local): display only
+    before: str | None = None  # live slot when the run read it
+    after: str | None = None  # live slot at the end (None: unknown)
+    changed: bool = False
+    restored: bool = False
+    restore_failed: bool = False
+    in_doubt: bool = False
+    config_path: str | None = None
+    duration_ms: float = 0.0
+    confirmed_at: float | None = None  # unix time (LB clock) its final switch was proven live
+    drain: DrainOutcome | None = None
+    error: ErrorInfo | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duration_ms"] = round(self.duration_ms, 1)
+        data["drain"] = self.drain.to_dict() if self.drain else None
+        data["error"] = self.error.to_dict() if self.error else None
+        return data
 
 
 class Result(enum.StrEnum):
@@ -229,7 +304,11 @@ class SwapReport:
     config_diff: str = ""
     steps: list[Step] = field(default_factory=list)
     reloads: list[Reload] = field(default_factory=list)
-    drain: DrainOutcome | None = None
+    drain: DrainOutcome | None = None  # in a fleet: the longest of the LBs' drains
+    lbs: list[LbOutcome] = field(default_factory=list)  # one per load balancer, in the order given
+    skew: list[Skew] = field(default_factory=list)  # per canary step, on a fleet of two or more
+    hooks: list[HookRun] = field(default_factory=list)
+    staging_slot: str | None = None  # where the staging upstream points at the end (None: no such upstream)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,4 +321,8 @@ class SwapReport:
             "steps": [step.to_dict() for step in self.steps],
             "reloads": [reload.to_dict() for reload in self.reloads],
             "drain": self.drain.to_dict() if self.drain else None,
+            "lbs": [lb.to_dict() for lb in self.lbs],
+            "skew": [window.to_dict() for window in self.skew],
+            "hooks": [hook.to_dict() for hook in self.hooks],
+            "staging_slot": self.staging_slot,
         }

@@ -19,11 +19,13 @@ from swap_action.inputs import (
     parse_bool,
     parse_config_path,
     parse_drain_hook,
+    parse_hook_command,
     parse_http_path,
     parse_name,
     parse_seconds,
     parse_slot,
     parse_steps,
+    parse_targets,
     parse_url,
     swap_options_from,
 )
@@ -160,7 +162,9 @@ def test_every_default_parses(spec: Input) -> None:
 
 def test_options_from_nothing_are_the_table_defaults() -> None:
     options = swap_options_from({})
-    assert options == SwapOptions(config_path=None, upstream="app", slots=Slots(blue=(), green=()))
+    assert options == SwapOptions(
+        config_path=None, upstream="app", slots=Slots(blue=(), green=()), staging_upstream="app_staging"
+    )
 
 
 def test_an_empty_value_takes_the_default_unless_empty_means_skip() -> None:
@@ -206,3 +210,29 @@ def test_verify_expect_needs_verify_url() -> None:
     with pytest.raises(InputError) as caught:
         swap_options_from({"verify-expect": "green"})
     assert caught.value.input_name == "verify-expect"
+
+
+def test_the_staging_upstream_is_named_for_the_upstream_unless_named_or_turned_off() -> None:
+    assert swap_options_from({"upstream": "web"}).staging_upstream == "web_staging"
+    assert not swap_options_from({"upstream": "web"}).staging_requested, "adoption adds none unless asked"
+    named = swap_options_from({"staging-upstream": "preview"})
+    assert (named.staging_upstream, named.staging_requested) == ("preview", True)
+    assert swap_options_from({"staging-upstream": "none"}).staging_upstream is None
+    with pytest.raises(InputError, match="staging-upstream"):
+        swap_options_from({"staging-upstream": "app"})
+
+
+def test_targets_are_split_on_commas_and_lines_and_each_is_checked() -> None:
+    assert parse_targets("target", "docker://lb1,\n docker://lb2\nlocal") == ("docker://lb1", "docker://lb2", "local")
+    with pytest.raises(InputError, match="listed twice"):
+        parse_targets("target", "docker://lb1, docker://lb1")
+    with pytest.raises(InputError, match="not a target"):
+        parse_targets("target", "docker://lb1, http://lb2")
+
+
+def test_a_hook_is_a_command_without_nul_and_of_bounded_size() -> None:
+    assert parse_hook_command("pre-switch", "  ./migrate.sh --expand\n") == "./migrate.sh --expand"
+    with pytest.raises(InputError, match="NUL"):
+        parse_hook_command("pre-switch", "a\x00b")
+    with pytest.raises(InputError, match="longer"):
+        parse_hook_command("pre-switch", "x" * 20000)

@@ -51,6 +51,7 @@ def test_phases_run_in_the_documented_order() -> None:
         "pause",
         "drain",
         "restore",
+        "hook",
     ]
 
 
