@@ -15,6 +15,7 @@ hierarchy at the boundary where they occur, so callers only ever handle these::
     ├── ConfigTestError       ``nginx -t`` refused the candidate (the live file is unchanged)
     ├── ReloadError           the reload was refused or could not be confirmed live
     ├── VerificationError     a check through the LB failed after a step
+    ├── HookError             a pre-switch, post-switch or post-drain command failed or timed out
     └── RestoreError          putting the previous config back failed too (needs a human)
 """
 
@@ -81,6 +82,18 @@ class ReloadError(SwapError):
 
 class VerificationError(SwapError):
     title = "verification through the load balancer failed"
+
+
+class HookError(SwapError):
+    """A hook (swap_action/hooks.py) failed: ``hook`` names it, ``detail`` holds its last lines of output."""
+
+    title = "hook failed"
+
+    def __init__(self, cause: str, fix: str = "", *, detail: str = "", hook: str = "") -> None:
+        super().__init__(cause, fix, detail=detail)
+        self.hook = hook
+        if hook:
+            self.title = f"{hook} hook failed"
 
 
 class RestoreError(SwapError):

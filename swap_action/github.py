@@ -8,19 +8,24 @@ secrets. Anywhere else the same calls print plain text to stdout.
 Text from users and from the LB (input echoes, error causes, HTTP bodies, lock holders) is never
 markup: a plain log line that would read as a workflow command is wrapped in ``::stop-commands::``,
 and in the step summary such text is escaped (``md_text``) or a code span (``md_code``), on one
-line. A password in a URL is ``***`` in everything written here (``redact.redact_credentials``).
+line; text of many lines (the config diff, a hook's output) is in a code fence longer than any
+run of backticks in it. A password in a URL is ``***`` in everything written here
+(``redact.redact_credentials``).
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import sys
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
-from .outcome import Result, Step, SwapReport
+from .hooks import OUTPUT_CAP
+from .outcome import HookRun, LbOutcome, Result, Skew, Step, SwapReport
 from .redact import redact_credentials
 from .timeline import PlainObserver
 
@@ -221,6 +226,8 @@ def summary_markdown(report: SwapReport, *, target: str, report_path: str = "") 
     ]
     if error is not None:
         facts.append(("restored", "yes: the previous config is live again" if outcome.restored else "no"))
+    if report.staging_slot:
+        facts.append(("staging slot", md_text(report.staging_slot)))
     if report_path:
         facts.append(("report", md_code(report_path)))
     lines = [heading, "", *_table(("", ""), facts), ""]
@@ -246,6 +253,85 @@ def summary_markdown(report: SwapReport, *, target: str, report_path: str = "") 
             for index, step in enumerate(report.steps, 1)
         ]
         lines += ["### Timeline", "", *_table(("#", "step", "result", "duration", "detail"), rows), ""]
+    if len(report.lbs) >= 2:
+        lines += ["### Load balancers", "", *_lb_table(report.lbs), ""]
+    if report.skew:
+        lines += ["### Skew between load balancers", "", *_skew_table(report.skew), ""]
+    if report.hooks:
+        lines += ["### Hooks", "", *_hook_table(report.hooks), ""]
+        for hook in report.hooks:
+            lines += _hook_output(hook)
     if report.drain is not None:
         lines += ["### Drain of the old slot", "", md_text(report.drain.summary()), ""]
     return "\n".join(lines)
+
+
+SHORT_ERROR = 160  # characters of an LB's error in its table row; the full text is in the report
+
+
+def _lb_table(lbs: Iterable[LbOutcome]) -> list[str]:
+    rows = []
+    for lb in lbs:
+        if lb.restore_failed:
+            restored = "**failed**"
+        elif lb.in_doubt:
+            restored = "in doubt"
+        else:
+            restored = "yes" if lb.restored else "no"
+        error = ""
+        if lb.error is not None:
+            text = f"{lb.error.title}: {' '.join(lb.error.cause.split())}"
+            error = md_text(text if len(text) <= SHORT_ERROR else text[: SHORT_ERROR - 1] + "…")
+        rows.append(
+            (
+                md_code(lb.target),
+                md_text(lb.before or "unknown"),
+                md_text(lb.after or "unknown"),
+                "yes" if lb.changed else "no",
+                restored,
+                _clock(lb.confirmed_at),
+                error,
+            )
+        )
+    return _table(("load balancer", "before", "after", "changed", "restored", "confirmed", "error"), rows)
+
+
+def _clock(at: float | None) -> str:
+    """A time of day (UTC, ms) from an LB's clock, or a dash."""
+    if at is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d} UTC"
+
+
+def _skew_table(skew: Iterable[Skew]) -> list[str]:
+    rows = [
+        (md_text(f"{window.percent}% to {window.slot}"), str(window.lbs), f"{window.window_ms:.0f} ms")
+        for window in skew
+    ]
+    return _table(("step", "load balancers", "window (first to last confirmed)"), rows)
+
+
+def _hook_result(hook: HookRun) -> str:
+    if hook.ok:
+        return "ok (exit 0)"
+    if hook.timed_out:
+        return "**failed**: stopped at hook-timeout"
+    if hook.exit_code is None:
+        return "**failed**: could not start"
+    return f"**failed**: exit {hook.exit_code}"
+
+
+def _hook_table(hooks: Iterable[HookRun]) -> list[str]:
+    rows = [(md_text(hook.name), _hook_result(hook), f"{hook.duration_ms:.0f} ms") for hook in hooks]
+    return _table(("hook", "result", "duration"), rows)
+
+
+def _hook_output(hook: HookRun) -> list[str]:
+    """The hook's output, collapsed: untrusted text, so in a fence longer than any backtick run in it."""
+    output = "\n".join(re.split(r"\r\n|\r|\n", redact_credentials(hook.output).rstrip("\r\n")))
+    if not output.strip():
+        return [f"{md_text(hook.name)} printed nothing.", ""]
+    cut = " (the last 64 KiB)" if len(hook.output.encode()) >= OUTPUT_CAP else ""
+    fence = _fence(output)
+    summary = f"{html.escape(hook.name)} output{cut}"
+    return [f"<details><summary>{summary}</summary>", "", fence, output, fence, "", "</details>", ""]

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from swap_action.errors import VerificationError
 from swap_action.github import Commands, GitHubObserver, escape_data, escape_property, output_block, summary_markdown
-from swap_action.outcome import DrainOutcome, ErrorInfo, Outcome, Phase, Result, Step, SwapReport
+from swap_action.outcome import (
+    DrainOutcome,
+    ErrorInfo,
+    HookRun,
+    LbOutcome,
+    Outcome,
+    Phase,
+    Result,
+    Skew,
+    Step,
+    SwapReport,
+)
+from swap_action.redact import redact_credentials
 
 
 def read_outputs(text: str) -> dict[str, str]:
@@ -184,3 +197,121 @@ def test_a_diff_containing_backticks_gets_a_longer_fence(diff: str) -> None:
     text = summary_markdown(_report(config_diff=diff), target="docker://lb")
     fence = "`" * (diff.count("`") + 1)
     assert f"{fence}diff\n{diff}\n{fence}\n" in text
+
+
+# -- a fleet, hooks and the staging route in the step summary ---------------------------------
+
+
+def _fleet_report() -> SwapReport:
+    error = ErrorInfo.of(VerificationError("http://127.0.0.1/ answered 500 | <b>bad</b>", "check green"))
+    lbs = [
+        LbOutcome("ssh://deploy@lb1", "blue", "green", changed=True, confirmed_at=1_700_000_000.25),
+        LbOutcome("docker://lb2", "blue", "blue", restored=True, error=error),
+        LbOutcome("ssh://deploy:pw@lb3", None, None, restore_failed=True),
+    ]
+    skew = [Skew("green", 10, 1_700_000_000.0, 1_700_000_000.0421, 3), Skew("green", 100, 1.0, 1.5, 2)]
+    return _report(lbs=lbs, skew=skew, staging_slot="blue")
+
+
+def test_a_fleet_gets_a_row_per_load_balancer_and_the_skew_per_step() -> None:
+    text = summary_markdown(_fleet_report(), target="ssh://deploy@lb1,docker://lb2", report_path="r.json")
+    assert (
+        "### Load balancers\n\n"
+        "| load balancer | before | after | changed | restored | confirmed | error |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| `ssh://deploy@lb1` | blue | green | yes | no | 22:13:20.250 UTC |  |\n"
+        "| `docker://lb2` | blue | blue | no | yes | - | verification through the load balancer failed: "
+        "http://127.0.0.1/ answered 500 \\| \\<b\\>bad\\</b\\> |\n"
+        "| `ssh://deploy:***@lb3` | unknown | unknown | no | **failed** | - |  |\n"
+    ) in text
+    assert (
+        "### Skew between load balancers\n\n"
+        "| step | load balancers | window (first to last confirmed) |\n"
+        "|---|---|---|\n"
+        "| 10% to green | 3 | 42 ms |\n"
+        "| 100% to green | 2 | 500 ms |\n"
+    ) in text
+    assert "| staging slot | blue |" in text
+    assert text.index("| staging slot |") < text.index("| report |")
+    assert "pw" not in text
+
+
+def test_a_long_lb_error_is_cut_short_in_its_row() -> None:
+    error = ErrorInfo.of(VerificationError("x" * 500, "fix"))
+    report = _report(lbs=[LbOutcome("docker://a", error=error), LbOutcome("docker://b")])
+    row = next(line for line in summary_markdown(report, target="a").splitlines() if "`docker://a`" in line)
+    assert "x" * 100 in row and "x" * 200 not in row and "…" in row
+
+
+def test_one_load_balancer_keeps_the_summary_as_it_was() -> None:
+    plain = summary_markdown(_report(), target="docker://lb", report_path="r.json")
+    one = _report(lbs=[LbOutcome("docker://lb", "blue", "green", changed=True, confirmed_at=1.0)])
+    assert summary_markdown(one, target="docker://lb", report_path="r.json") == plain
+    assert "### Load balancers" not in plain and "### Skew" not in plain and "### Hooks" not in plain
+    assert "staging slot" not in plain
+
+
+def test_hooks_get_a_table_and_their_output_collapsed() -> None:
+    hooks = [
+        HookRun("pre-switch", "./migrate.sh", 0, 1234.4, "ALTER TABLE users ADD COLUMN email text;\nok\n"),
+        HookRun("post-switch", "./smoke.sh", 2, 80.0, "GET / -> 500\n"),
+        HookRun("post-drain", "sleep 600", None, 300_000.0, "", timed_out=True),
+    ]
+    text = summary_markdown(_report(hooks=hooks), target="docker://lb")
+    assert (
+        "### Hooks\n\n"
+        "| hook | result | duration |\n"
+        "|---|---|---|\n"
+        "| pre-switch | ok (exit 0) | 1234 ms |\n"
+        "| post-switch | **failed**: exit 2 | 80 ms |\n"
+        "| post-drain | **failed**: stopped at hook-timeout | 300000 ms |\n"
+    ) in text
+    assert (
+        "<details><summary>pre-switch output</summary>\n\n```\nALTER TABLE users ADD COLUMN email text;\nok\n```\n\n</details>\n"
+    ) in text
+    assert "<details><summary>post-switch output</summary>\n\n```\nGET / -> 500\n```\n\n</details>\n" in text
+    assert "post-drain printed nothing." in text
+    assert text.index("### Hooks") < text.index("### Drain of the old slot")
+
+
+def _fenced_blocks(markdown: str) -> list[str]:
+    """The content of each fenced code block, read as CommonMark does (any line ending; a closing
+    fence is a run of at least as many backticks, up to 3 spaces in, nothing but blanks after)."""
+    blocks: list[str] = []
+    fence: str | None = None
+    content: list[str] = []
+    for line in re.split(r"\r\n|\r|\n", markdown):
+        if fence is None:
+            opening = re.match(r" {0,3}(`{3,})", line)
+            if opening:
+                fence, content = opening.group(1), []
+            continue
+        closing = re.fullmatch(r" {0,3}(`{3,})[ \t]*", line)
+        if closing and len(closing.group(1)) >= len(fence):
+            blocks.append("\n".join(content))
+            fence = None
+        else:
+            content.append(line)
+    assert fence is None, "a fence was left open"
+    return blocks
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "```\n## Owned\n::error::pwned\n```",
+        "````\n```` \n   ```\n</details>\n<script>alert(1)</script>\n::error title=x::y",
+        "``` \r```\r\n::warning::z\r`````",
+        "connecting to postgres://app:hunter2@db/app\n",
+    ],
+)
+def test_hook_output_cannot_escape_its_fence(output: str) -> None:
+    hook = HookRun("post-switch", "./smoke.sh", 1, 5.0, output)
+    text = summary_markdown(_report(hooks=[hook]), target="docker://lb")
+    blocks = _fenced_blocks(text)
+    expected = "\n".join(re.split(r"\r\n|\r|\n", redact_credentials(output).rstrip("\r\n")))
+    assert blocks[-1] == expected  # the whole output, and nothing but it, inside the fence
+    after = text.split(expected, 1)[1]
+    assert "::error" not in after and "::warning" not in after and "## Owned" not in after
+    assert "hunter2" not in text
+    assert text.count("<details>") == 1 and text.count("</details>") == 1 + output.count("</details>")
