@@ -1,5 +1,6 @@
 # The GitHub Action's image: the swap engine on Debian's Python. Dependencies come from Debian
-# packages only (no PyPI at build time): jinja2, the Docker SDK, paramiko, requests.
+# packages only (no PyPI at build time): jinja2, the Docker SDK, paramiko, requests; and dash
+# (/bin/sh) with coreutils, for the hooks (pre-switch, post-switch, post-drain run with sh -c).
 #
 # trixie (Debian 13), not bookworm: its packages meet the floors pyproject.toml declares and the
 # tests run against (paramiko >= 3.4, with the Terrapin countermeasure of CVE-2023-48795; docker
@@ -10,7 +11,7 @@
 # Two stages, so the image is small (a release's image is pulled at the start of every job that
 # uses it): the first installs the packages with apt as usual; the second is FROM scratch and gets
 # only the files of those packages and of what they depend on (dpkg's own lists): no apt, dpkg,
-# shell, package lists or documentation. The byte-compiled modules are kept: imports start faster.
+# bash, package lists or documentation. The byte-compiled modules are kept: imports start faster.
 #
 # Pinned by tag only, on purpose: the base may be a local debootstrap (scripts/ensure-base-image.sh)
 # that has no registry digest, so a digest pin could not be built or tested here. Releases pin the
@@ -23,7 +24,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # on (virtual dependencies through their installed providers), less the tools that only install
 # packages (dpkg, tar, debconf).
 # hadolint ignore=DL3008,SC2086
-RUN roots="python3 python3-jinja2 python3-docker python3-paramiko python3-requests" \
+RUN roots="python3 python3-jinja2 python3-docker python3-paramiko python3-requests dash coreutils" \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $roots \
  && candidates=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
@@ -45,6 +46,7 @@ RUN mkdir -p /rootfs/usr/bin /rootfs/usr/sbin /rootfs/usr/lib /rootfs/usr/lib64 
       dir=$(realpath "$(dirname "$path")"); \
       mkdir -p "/rootfs$dir" && cp -a "$path" "/rootfs$dir/"; \
     done < /tmp/files \
+ && { [ -e /rootfs/usr/bin/sh ] || ln -s dash /rootfs/usr/bin/sh; } \
  && cp -a /etc/passwd /etc/group /etc/nsswitch.conf /rootfs/etc/ \
  && cp -aL /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
  && cp /packages /rootfs/etc/bluegreen-packages
@@ -61,9 +63,9 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 
 COPY swap_action /opt/bluegreen/swap_action
 
-# No shell in this image, so exec-form RUN. Byte-compile the engine (a faster first import), and
+# Exec-form RUN: the image's only shell is dash, for the hooks. Byte-compile the engine (a faster first import), and
 # fail the build, not the first run, when it or a library it loads late does not import here.
-RUN ["python3", "-c", "import compileall, sys; compiled = compileall.compile_dir('/opt/bluegreen/swap_action', quiet=1); import swap_action.action, swap_action.cli, paramiko, docker, requests, jinja2.sandbox; sys.exit(not compiled)"]
+RUN ["python3", "-c", "import compileall, sys; compiled = compileall.compile_dir('/opt/bluegreen/swap_action', quiet=1); import swap_action.action, swap_action.cli, paramiko, docker, requests, jinja2.sandbox, subprocess; subprocess.run(['sh', '-c', 'command -v cat mv >/dev/null'], check=True); sys.exit(not compiled)"]
 
 # No USER: GitHub runs container actions as root so they can write the workspace and file commands.
 ENTRYPOINT ["python3", "-m", "swap_action.action"]

@@ -11,6 +11,7 @@ unreachable LB, refused config, failed verification...), 2 an unexpected interna
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .engine import Engine
 from .errors import InputError, SwapError
+from .fleet import FleetEngine
 from .github import Commands, GitHubObserver, summary_markdown
 from .host import ScriptedHost
-from .inputs import INPUTS, SwapOptions, swap_options_from
+from .inputs import INPUTS, SwapOptions, parse_targets, swap_options_from
 from .outcome import ErrorInfo, LbOutcome, Outcome, Result, SwapReport
 from .redact import redact_credentials, redact_document, url_passwords
 from .transport import open_transport
@@ -43,7 +44,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 class Request:
     """The validated inputs: where the LB is and what to do there."""
 
-    target: str
+    targets: tuple[str, ...]  # one LB, or a fleet swapped all or nothing
     ssh_key: str | None
     known_hosts: str | None
     options: SwapOptions
@@ -60,19 +61,12 @@ def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
 
 def parse_request(raw: Mapping[str, str], workspace: Path) -> Request:
     """Validate every input; raise ``InputError`` naming the first bad one. Touches nothing remote."""
-    target = raw["target"].strip()
-    if not target:
-        raise InputError(
-            "target", "no load balancer given", "set target to ssh://user@host, docker://<container> or local"
-        )
-    if target.startswith("docker://") and not _DOCKER_TARGET.match(target):
-        raise InputError(
-            "target", f"'{target}' is not a container name", "write docker://<name as 'docker ps' shows it>"
-        )
-    if not (target.startswith(("docker://", "ssh://")) or target == "local"):
-        raise InputError(
-            "target", f"'{target}' is not a target", "use ssh://user@host[:port], docker://<container> or local"
-        )
+    targets = parse_targets("target", raw["target"])
+    for target in targets:
+        if target.startswith("docker://") and not _DOCKER_TARGET.match(target):
+            raise InputError(
+                "target", f"'{target}' is not a container name", "write docker://<name as 'docker ps' shows it>"
+            )
     options = swap_options_from(raw, template=read_template(raw["template"], workspace))
     if options.template is not None:
         # A template that does not render is refused here, not halfway through the swap.
@@ -85,7 +79,7 @@ def parse_request(raw: Mapping[str, str], workspace: Path) -> Request:
             previous=None,
             template=options.template,
         )
-    return Request(target, raw["ssh-key"] or None, raw["known-hosts"] or None, options)
+    return Request(targets, raw["ssh-key"] or None, raw["known-hosts"] or None, options)
 
 
 def read_template(path_text: str, workspace: Path) -> str | None:
@@ -166,13 +160,26 @@ def run(environ: Mapping[str, str], commands: Commands) -> int:
     report_file, report_name = report_location(environ)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     observer = GitHubObserver(commands)
-    engine: Engine | None = None
-    target = raw["target"].strip() or "(none)"
+    engine: FleetEngine | None = None
+    target = ", ".join(line.strip() for line in raw["target"].replace(",", "\n").splitlines() if line.strip())
+    target = target or "(none)"
     start = time.perf_counter()
     try:
         request = parse_request(raw, workspace)
-        with open_transport(request.target, ssh_key=request.ssh_key, known_hosts=request.known_hosts) as transport:
-            engine = Engine(ScriptedHost(transport, sudo=request.options.sudo), observer)
+        with contextlib.ExitStack() as stack:
+            members = [
+                (
+                    name,
+                    ScriptedHost(
+                        stack.enter_context(
+                            open_transport(name, ssh_key=request.ssh_key, known_hosts=request.known_hosts)
+                        ),
+                        sudo=request.options.sudo,
+                    ),
+                )
+                for name in request.targets
+            ]
+            engine = FleetEngine(members, observer)
             options = request.options
             report = engine.plan(options) if options.dry_run else engine.swap(options)
         code = 0

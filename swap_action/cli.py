@@ -17,6 +17,7 @@ on the LB, since when, how long its lease has left; ``lock break`` removes it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -27,6 +28,7 @@ from typing import Any, TextIO
 from . import adopt_site, preflight
 from .engine import Engine
 from .errors import InputError, SwapError
+from .fleet import FleetEngine
 from .host import ScriptedHost
 from .host.scripted import CUT_HELPER, cut_helper, sudoers_lines
 from .inputs import (
@@ -34,10 +36,11 @@ from .inputs import (
     SwapOptions,
     parse_config_path,
     parse_name,
+    parse_targets,
     swap_options_from,
 )
 from .lease import lock_dir_for
-from .outcome import Result, SwapReport
+from .outcome import LbOutcome, Result, SwapReport
 from .timeline import PlainObserver
 from .transport import Transport, open_transport
 from .upstream import marker_address
@@ -70,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     group = connection.add_argument_group("load balancer")
     group.add_argument(
         "--target",
-        default="local",
-        help="where Nginx runs: ssh://user@host[:port], docker://<container> or local (default: local)",
+        action="append",
+        help="where Nginx runs: ssh://user@host[:port], docker://<container> or local (default: local); "
+        "give it more than once (or comma-separated) to swap a fleet of LBs all or nothing",
     )
     group.add_argument("--ssh-key-file", metavar="FILE", help="unencrypted OpenSSH private key for an ssh:// target")
     group.add_argument(
@@ -99,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-rollback", action="store_true", help="leave a failed step in place (default: restore the previous config)"
     )
     _flag(group, "lock-timeout", metavar="DURATION")
+    _flag(group, "pre-switch", metavar="COMMAND")
+    _flag(group, "post-switch", metavar="COMMAND")
+    _flag(group, "post-drain", metavar="COMMAND")
+    _flag(group, "hook-timeout", metavar="DURATION")
+    _flag(group, "staging-upstream", metavar="NAME")
+    _flag(group, "staging-url", metavar="URL")
     group.add_argument("--break-lock", action="store_true", help=BY_NAME["break-lock"].help.replace("%", "%%"))
 
     target = _Parser(add_help=False)
@@ -171,10 +181,23 @@ def _read(name: str, path: str) -> str:
         raise InputError(name, f"cannot read {path}: {reason}", "give a readable file") from None
 
 
-def transport_for(args: argparse.Namespace) -> Transport:
+def targets_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """Every --target (each may list several, comma-separated); none given: local."""
+    return parse_targets("target", ",".join(args.target or ["local"]))
+
+
+def transport_for(args: argparse.Namespace, target: str | None = None) -> Transport:
+    """A transport to ``target`` (default: the only --target; more than one is refused here)."""
+    if target is None:
+        targets = targets_of(args)
+        if len(targets) > 1:
+            raise InputError(
+                "target", f"{args.command} works on one load balancer, {len(targets)} were given", "pass one --target"
+            )
+        target = targets[0]
     key = _read("ssh-key-file", args.ssh_key_file) if args.ssh_key_file else None
     known = _read("known-hosts-file", args.known_hosts_file) if args.known_hosts_file else None
-    return open_transport(args.target, ssh_key=key, known_hosts=known)
+    return open_transport(target, ssh_key=key, known_hosts=known)
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -210,10 +233,13 @@ def _print_error(exc: SwapError, err: TextIO) -> None:
 
 
 def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: TextIO) -> int:
-    with transport_for(args) as transport:
-        engine = Engine(
-            ScriptedHost(transport, sudo=args.sudo), PlainObserver(lambda line: print(line, file=err, flush=True))
-        )
+    targets = targets_of(args)
+    with contextlib.ExitStack() as stack:
+        members = [
+            (target, ScriptedHost(stack.enter_context(transport_for(args, target)), sudo=args.sudo))
+            for target in targets
+        ]
+        engine = FleetEngine(members, PlainObserver(lambda line: print(line, file=err, flush=True)))
         code = EXIT_OK
         try:
             if args.command == "rollback":
@@ -232,13 +258,31 @@ def _run_swap(args: argparse.Namespace, options: SwapOptions, out: TextIO, err: 
         elif args.command == "plan" and report.config_diff:
             print(report.config_diff, end="" if report.config_diff.endswith("\n") else "\n", file=out)
         print(_summary(args.command, report), file=err if args.json or code else out)
+        if len(report.lbs) > 1 and not args.json:
+            for lb in report.lbs:
+                print(_lb_line(lb), file=err if code else out)
         return code
 
 
+def _lb_line(lb: LbOutcome) -> str:
+    after = lb.after or "unknown"
+    what = "restored" if lb.restored else "changed" if lb.changed else "unchanged"
+    line = f"  {lb.target}: {lb.before or 'unknown'} -> {after} ({what})"
+    return line + (f": {lb.error.cause}" if lb.error else "")
+
+
 def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    targets = targets_of(args)
+    statuses = [_status_of(args, target, out) for target in targets]
+    if args.json:
+        print(json.dumps(statuses[0] if len(statuses) == 1 else statuses, indent=2), file=out)
+    return EXIT_OK
+
+
+def _status_of(args: argparse.Namespace, target: str, out: TextIO) -> dict[str, Any]:
     given = parse_config_path("config-path", args.config_path) if args.config_path.strip() else None
     upstream = parse_name("upstream", args.upstream)
-    with transport_for(args) as transport:
+    with transport_for(args, target) as transport:
         host = ScriptedHost(transport, sudo=args.sudo)
         config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
         probe, state = Engine(host).status(config_path, upstream)
@@ -261,10 +305,13 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "green": list(state.green) if state else [],
         "generation": generation,
         "marker": {"address": address, "answer": served, "matches_file": served is not None and served == generation},
+        "staging": {
+            "upstream": state.staging_upstream if state else None,
+            "slot": state.staging if state else None,
+        },
     }
     if args.json:
-        print(json.dumps(status, indent=2), file=out)
-        return EXIT_OK
+        return status
     weights = ", ".join(f"{slot} {percent}%" for slot, percent in status["weights"].items()) or "-"
     if served is None:
         marker = f"not answering on {address}"
@@ -285,10 +332,11 @@ def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ("green", _servers(status["green"], status["weights"].get("green"))),
         ("generation", generation or "-"),
         ("marker", marker),
+        ("routes", _routes(upstream, status)),
     ]
     for name, value in rows:
         print(f"{name + ':':<12} {value}", file=out)
-    return EXIT_OK
+    return status
 
 
 def _run_lock(args: argparse.Namespace, out: TextIO) -> int:
@@ -337,6 +385,14 @@ def _run_adopt(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     return EXIT_OK
+
+
+def _routes(upstream: str, status: dict[str, Any]) -> str:
+    live = f"{upstream} -> {status['live'] or 'unknown'}"
+    staging = status["staging"]
+    if not staging["upstream"]:
+        return f"{live}; no staging upstream"
+    return f"{live}; {staging['upstream']} -> {staging['slot'] or 'unknown'} (staging: the idle slot)"
 
 
 def _live(status: dict[str, Any]) -> str:

@@ -1,11 +1,15 @@
 """Draining the old slot after the switch: an observable end, a deadline and a policy.
 
-The drain ends when no connection from the LB to the old slot's servers is left and the Nginx
-workers of the old generation have exited. With a drain hook, the old servers are first asked to
-refuse new work and close their WebSockets with 1001 themselves, so clients reconnect cleanly to
-the new slot instead of being cut. At the deadline the policy decides: ``cut`` stops the old
-workers (their connections end with a plain FIN, like ``worker_shutdown_timeout``), ``wait``
-leaves them and reports it.
+The drain ends when the Nginx workers of the old generation hold no connection to the old slot's
+servers and have exited. Only theirs count: after the switch the staging upstream sends the new
+workers' traffic to the old slot (the idle one), so "no connection at all to the old slot" would
+never come while someone tests it. Where the old workers' sockets cannot be read (/proc/PID/fd of
+another user: not root), every connection to the old servers counts, as before.
+
+With a drain hook, the old servers are first asked to refuse new work and close their WebSockets
+with 1001 themselves, so clients reconnect cleanly to the new slot instead of being cut. At the
+deadline the policy decides: ``cut`` stops the old workers (their connections end with a plain
+FIN, like ``worker_shutdown_timeout``), ``wait`` leaves them and reports it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def drain(
     while True:
         state = host.connections(old_servers)
         left = old_workers & set(state.draining_workers)
-        if state.to_servers == 0 and not left:
+        connections = state.to_servers if state.from_old_workers is None else state.from_old_workers
+        if connections == 0 and not left:
             return DrainOutcome("complete", (time.monotonic() - start) * 1000, 0, 0, answers)
         if time.monotonic() >= deadline:
             if policy == "cut":
@@ -53,7 +58,7 @@ def drain(
             return DrainOutcome(
                 "cut" if policy == "cut" else "timeout",
                 (time.monotonic() - start) * 1000,
-                state.to_servers,
+                connections,
                 len(left),
                 answers,
             )

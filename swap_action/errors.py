@@ -50,6 +50,15 @@ class InputError(SwapError):
 
 class TransportError(SwapError):
     title = "cannot reach the load balancer"
+    # False when the command was refused before anything reached the LB (a container that is not
+    # running, a connection that never opened): nothing of it can have run there.
+    sent = True
+
+    @classmethod
+    def unsent(cls, cause: str, fix: str = "") -> TransportError:
+        error = cls(cause, fix)
+        error.sent = False
+        return error
 
 
 class CommandTimeout(TransportError):

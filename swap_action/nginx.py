@@ -34,7 +34,20 @@ _HINTS = (
 )
 
 
-def hint_for(nginx_output: str) -> str:
+_IN_FILE = re.compile(r" in (?P<path>/[^\s:]+):\d+\s*$")
+
+
+def hint_for(nginx_output: str, managed: str | None = None) -> str:
+    """The fix for Nginx's refusal; with ``managed`` (the file the swap writes), an error that
+    Nginx places in another file says so: that file is broken whatever the swap renders."""
+    where = _IN_FILE.search(emerg_line(nginx_output))
+    clash = "duplicate upstream" in nginx_output  # placed in the other file, caused by both
+    if managed and where and where.group("path") != managed and not clash:
+        path = where.group("path")
+        return (
+            f"the error is in {path}, a file this swap does not write ({managed} is): fix {path} "
+            "(nginx -t fails without the swap too), then run the swap again."
+        )
     for pattern, hint in _HINTS:
         if pattern.search(nginx_output):
             return hint

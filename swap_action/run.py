@@ -1,7 +1,12 @@
 """One swap run: the deploy sequence as small phase methods, in the order they run::
 
     lock -> probe -> (per canary step: render -> gate + test + apply -> reload-confirm -> verify
-         -> pause) -> drain                       ... and on a failure after an apply: restore
+         -> pause) -> post-switch hook -> drain -> post-drain hook
+                                                  ... and on a failure after an apply: restore
+
+With a pre-switch hook, the first step's gate and test come first, in place and changing nothing
+(``check``), then the hook, then the apply. A fleet of load balancers (``fleet.Fleet``) drives
+one ``Run`` per LB through the same phase methods, in two phases (prepare, then commit).
 
 Each phase records a ``Step`` (phase, slot, percent). The outcome is computed once, in
 ``finish``, from what is live at the end, on every path (done, nothing to do, refused, failed and
@@ -14,9 +19,10 @@ import difflib
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from . import adopt, failpoints, keepalive, preflight
+from . import adopt, failpoints, hooks, keepalive, preflight
 from . import drain as drain_phase
 from .errors import (
     ConfigTestError,
@@ -37,7 +43,7 @@ from .nginx import candidate_error, emerg_line, hint_for
 from .nginxconf import Config
 from .outcome import ErrorInfo, Outcome, Phase, Reload, Result, Step, SwapReport
 from .timeline import Observer, Timeline
-from .upstream import State, marker_address, new_generation, render, weights_for_step
+from .upstream import State, marker_address, new_generation, parse_state, render, weights_for_step
 
 LOCK_POLL_SECONDS = 0.5
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -45,15 +51,19 @@ VERIFY_REQUESTS = 5
 VERIFY_TIMEOUT_SECONDS = 5.0
 # Gate, test and apply are one round trip to the LB: their steps carry its one duration and say so.
 SHARED_TRIP = {"round_trip": "gate + test + apply"}
+CHECK_TRIP = {"round_trip": "gate + test (in place, put back)"}
 
 
 class Run:
-    def __init__(self, host: LbHost, options: SwapOptions, observer: Observer, *, rollback: bool = False) -> None:
+    def __init__(
+        self, host: LbHost, options: SwapOptions, observer: Observer, *, rollback: bool = False, lb: str | None = None
+    ) -> None:
         self.host = host
         self.options = options
         self.observer = observer
         self.rollback_mode = rollback
-        self.timeline = Timeline(observer)
+        self.lb = lb  # in a fleet: this LB's target, as given (steps and reloads carry it)
+        self.timeline = Timeline(observer, lb=lb)
         self.report = SwapReport(started_at=self.timeline.started_at, dry_run=options.dry_run)
         self.report.steps = self.timeline.steps
         self.owner = _owner()
@@ -78,6 +88,7 @@ class Run:
         self.in_doubt = False  # a changing round trip broke: the LB may have done it (it finishes alone)
         self.early_gate: tuple[str, tuple[str, ...]] | None = None  # (id, URLs) begin started checking
         self.old_workers: set[int] = set()
+        self.staging_upstream: str | None = None  # the staging upstream the last candidate defines
 
     @property
     def path(self) -> str:
@@ -102,13 +113,20 @@ class Run:
                 if self.options.dry_run:
                     self.plan(text, generation, percent)
                     return self.report
-                reloaded = self.install(text, generation, percent, gate=index == 0)
+                gate = index == 0
+                if gate and self.options.pre_switch:
+                    self.check(text, generation, percent)  # the gate and nginx -t before the hook
+                    self.hook("pre-switch", generation)
+                    gate = False
+                reloaded = self.install(text, generation, percent, gate=gate)
                 self.reload_confirm(generation, percent, reloaded)
                 self.verify(percent)
                 self.pause(index, percent)
             self.report.config_diff = _diff(self.original or "", self.current, self.path)
+            self.hook("post-switch", generation)
             self.switched = True  # verified: a failure from here on (the drain) never undoes the swap
             self.drain()
+            self.hook("post-drain", generation)
         except SwapError as exc:
             error = exc
             if not self.switched and self.rendered:
@@ -253,11 +271,22 @@ class Run:
         with self.timeline.step(Phase.RENDER, slot=self.target, percent=percent):
             generation = new_generation()
             weights = weights_for_step(self.target, percent)
+            # The staging upstream: the idle slot (the target until it has all the traffic).
+            staging_slot = self.target if percent < 100 else other(self.target)
+            staging = self.options.staging_upstream
             if self.state is not None and self.state.adopted:
-                # A hand-written upstream: only down/weight= of the slots' servers change.
+                # A hand-written upstream: only down/weight= of the slots' servers change; a
+                # staging upstream only when asked for, or kept when the file has one.
+                if (
+                    staging
+                    and not self.options.staging_requested
+                    and adopt.find_upstream(self.current, staging) is None
+                ):
+                    staging = None
                 text = adopt.edit(
                     self.current, upstream=self.options.upstream, slots=self.slots, weights=weights,
                     generation=generation, previous=other(self.target), path=self.path,
+                    staging_upstream=staging, staging_slot=staging_slot,
                 )  # fmt: skip
             else:
                 text = render(
@@ -268,7 +297,12 @@ class Run:
                     previous=other(self.target),
                     template=self.options.template,
                     path=self.path,
+                    staging_upstream=staging,
+                    staging_slot=staging_slot,
                 )
+            rendered = parse_state(text)
+            self.staging_upstream = rendered.staging_upstream if rendered else None
+            self.report.staging_slot = rendered.staging if rendered else None
             self.rendered = text
             return text, generation
 
@@ -286,7 +320,9 @@ class Run:
                 self.observer.warning(f"{unhealthy.cause} (a real swap would stop here)")
         self._test_step(planned.test_ok, planned.test_output, percent, started, took, in_place=False)
 
-    def install(self, text: str, generation: str, percent: int, *, gate: bool) -> tuple[ReloadResult, float] | None:
+    def install(
+        self, text: str, generation: str, percent: int, *, gate: bool, reload: bool = True
+    ) -> tuple[ReloadResult, float] | None:
         """Gate, test and apply in one round trip: the candidate replaces the live file only when the
         target is healthy (first step) and Nginx accepts the whole config; else nothing changed.
         The health checks begin started with the lock are collected here when they cover the target.
@@ -294,31 +330,22 @@ class Run:
         failpoints.reach("install")
         self._check_lease()
         urls = self._health_urls() if gate else []
-        early = ""
-        if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
-            early = self.early_gate[0]
+        early = self._early_gate_id(urls)
         started = time.time()
 
         def attempt(proof: tuple[str, str] | None) -> Installed:
-            return self.host.install(
-                self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
-                reload=self._reload_request(generation), proof=proof,
-            )  # fmt: skip
+            try:
+                return self.host.install(
+                    self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early,
+                    reload=self._reload_request(generation) if reload else None, proof=proof,
+                )  # fmt: skip
+            except TransportError as exc:
+                # Sent: the LB finishes an install on its own, reload included. Refused before it
+                # left (a container that is not running): nothing changed there.
+                self.in_doubt = exc.sent
+                raise
 
-        try:
-            installed = attempt((self.lock_dir, self.state.generation) if self.proof_pending and self.state else None)
-        except TransportError:
-            self.in_doubt = True  # sent: the LB finishes an install on its own, reload included
-            raise
-        self.proof_pending = False
-        if installed.proof_failed:
-            # The marker did not prove Nginx serves this file (nothing was written): ask nginx -T.
-            self.nginx = preflight.config_of(self.host.dump_config())
-            preflight.check(self.nginx, self.path, "present", self.options.upstream)
-            self.observer.info(
-                f"the marker did not answer this file's generation; nginx -T: {self.path} is loaded in http"
-            )
-            installed = attempt(None)
+        installed = self._proven(attempt)
         took = (time.time() - started) * 1000  # one round trip for the phases it did
         reload_ms = _reload_ms(installed.reload, self.options.confirm_timeout) if installed.reload else 0.0
         took = max(took - reload_ms, 0.0)  # the reload's part is the reload-confirm step's
@@ -336,6 +363,41 @@ class Run:
         step.detail = f"{self.path} replaced (previous bytes kept as .previous)"
         self.timeline.record(step)
         return (installed.reload, started + took / 1000) if installed.reload else None
+
+    def check(self, text: str, generation: str, percent: int) -> None:
+        """Prepare: the target's health and ``nginx -t`` of the whole config with the candidate in
+        the live file's place, then the live bytes back, whatever the verdict: nothing changes and
+        nothing reloads (a fleet's prepare on every LB, or the first step before a pre-switch hook).
+        Raises what install would have: ``HealthCheckError`` or ``ConfigTestError``."""
+        failpoints.reach("check")
+        self._check_lease()
+        urls = self._health_urls()
+        early = self._early_gate_id(urls)
+        started = time.time()
+
+        def attempt(proof: tuple[str, str] | None) -> Installed:
+            return self.host.check(self.path, text, generation, urls, HEALTH_TIMEOUT_SECONDS, gate=early, proof=proof)
+
+        checked = self._proven(attempt)
+        self.early_gate = None  # collected: the apply that follows has no gate of its own
+        took = (time.time() - started) * 1000
+        if urls:
+            answers = tuple(a for a in checked.health if a.url in urls)
+            unhealthy = self._gate_step(answers, urls, percent, started, took, trip=CHECK_TRIP)
+            if unhealthy:
+                raise unhealthy
+        self._test_step(checked.test_ok, checked.test_output, percent, started, took, in_place=True, trip=CHECK_TRIP)
+
+    def hook(self, name: str, generation: str) -> None:
+        """A pre-switch, post-switch or post-drain command, when one is set (``hook_step``)."""
+        command = {
+            "pre-switch": self.options.pre_switch,
+            "post-switch": self.options.post_switch,
+            "post-drain": self.options.post_drain,
+        }[name]
+        if command:
+            facts = hook_facts(self.options, name, [self.lb or self.host.description], self, generation)
+            hook_step(self.timeline, self.report, self.options, name, command, facts)
 
     def reload_confirm(self, generation: str, percent: int, done: tuple[ReloadResult, float] | None = None) -> None:
         """Reload and prove the new generation is served (``done``: install already did, in its trip)."""
@@ -359,7 +421,9 @@ class Run:
             if not result.confirmed:
                 raise _reload_error(result, self.options.confirm_timeout)
             step.detail = _reload_detail(result)
-            self.report.reloads.append(_reload_record(result, generation, self.target, percent, step.started_at))
+            self.report.reloads.append(
+                _reload_record(result, generation, self.target, percent, step.started_at, self.lb)
+            )
             self.switched_monotonic = time.monotonic()  # the runner has the proof: no earlier than the switch
             self.report.confirmed_at = (
                 (result.reload_at_ms + result.confirmed_ms) / 1000
@@ -520,6 +584,8 @@ class Run:
             result = Result.PLANNED if self.report.config_diff else Result.UNCHANGED
         else:
             result = Result.SWAPPED if changed else Result.UNCHANGED
+        if not changed:  # what is live is the file as it was: so is its staging route
+            self.report.staging_slot = self.state.staging if self.state else None
         self.report.outcome = Outcome(
             result=result,
             changed=changed,
@@ -612,12 +678,39 @@ class Run:
         path = self.options.health_path
         return [f"http://{server}{path}" for server in self.slots.servers(self.target)] if path else []
 
+    def _early_gate_id(self, urls: list[str]) -> str:
+        """The health checks begin started, when they cover ``urls`` ("": check them now)."""
+        if urls and self.early_gate and set(urls) <= set(self.early_gate[1]):
+            return self.early_gate[0]
+        return ""
+
+    def _proven(self, attempt: Callable[[tuple[str, str] | None], Installed]) -> Installed:
+        """``attempt`` with the pending proof (the file's own marker, asked by begin); when the
+        marker proved nothing (nothing was written), nginx -T decides and it runs again."""
+        installed = attempt((self.lock_dir, self.state.generation) if self.proof_pending and self.state else None)
+        self.proof_pending = False
+        if installed.proof_failed:
+            self.nginx = preflight.config_of(self.host.dump_config())
+            preflight.check(self.nginx, self.path, "present", self.options.upstream)
+            self.observer.info(
+                f"the marker did not answer this file's generation; nginx -T: {self.path} is loaded in http"
+            )
+            installed = attempt(None)
+        return installed
+
     def _gate_step(
-        self, answers: tuple[HttpAnswer, ...], urls: list[str], percent: int, started: float, took: float
+        self,
+        answers: tuple[HttpAnswer, ...],
+        urls: list[str],
+        percent: int,
+        started: float,
+        took: float,
+        *,
+        trip: dict[str, str] = SHARED_TRIP,
     ) -> HealthCheckError | None:
         step = Step(Phase.GATE, started, self.target, percent, duration_ms=took)
         step.data = {
-            **SHARED_TRIP,
+            **trip,
             "answers": [{"url": a.url, "status": a.status, "ms": round(a.seconds * 1000, 1)} for a in answers],
         }
         step.detail = ", ".join(f"{a.url} {a.status or 'no answer'}" for a in answers)
@@ -641,8 +734,18 @@ class Run:
         self.timeline.record(step)
         return unhealthy
 
-    def _test_step(self, ok: bool, output: str, percent: int, started: float, took: float, *, in_place: bool) -> None:
-        step = Step(Phase.TEST, started, self.target, percent, duration_ms=took, ok=ok, data=dict(SHARED_TRIP))
+    def _test_step(
+        self,
+        ok: bool,
+        output: str,
+        percent: int,
+        started: float,
+        took: float,
+        *,
+        in_place: bool,
+        trip: dict[str, str] = SHARED_TRIP,
+    ) -> None:
+        step = Step(Phase.TEST, started, self.target, percent, duration_ms=took, ok=ok, data=dict(trip))
         step.detail = "nginx -t: the whole config with the candidate" if in_place else "nginx -t: the candidate alone"
         if not ok:
             step.detail = emerg_line(output)
@@ -651,7 +754,7 @@ class Run:
             return
         error: ConfigTestError = candidate_error(output)
         if in_place:
-            error.fix = hint_for(output) + " The live file was put back unchanged."
+            error.fix = hint_for(output, self.path) + " The live file was put back unchanged."
         raise error
 
     def _check_verify(self, answer: HttpAnswer, *, final: bool) -> None:
@@ -733,7 +836,9 @@ def _reload_detail(result: ReloadResult) -> str:
     )
 
 
-def _reload_record(result: ReloadResult, generation: str, slot: str, percent: int, started_at: float) -> Reload:
+def _reload_record(
+    result: ReloadResult, generation: str, slot: str, percent: int, started_at: float, lb: str | None
+) -> Reload:
     return Reload(
         generation=generation,
         slot=slot,
@@ -746,4 +851,43 @@ def _reload_record(result: ReloadResult, generation: str, slot: str, percent: in
         marker_ms=result.marker_ms,
         confirmed_ms=result.confirmed_ms,
         old_workers=result.old_workers,
+        lb=lb,
     )
+
+
+def hook_facts(options: SwapOptions, name: str, lbs: Sequence[str], run: Run, generation: str) -> dict[str, str]:
+    """The swap's facts for a hook's environment (``hooks.hook_env``), as ``run`` (one LB's, the
+    first of a fleet) knows them: before the switch the staging route points at the target, after
+    it at the old slot (when the file has one: an adopted file gets one only when asked)."""
+    target, staging_upstream = run.target, run.staging_upstream
+    staging = (target if name == "pre-switch" else other(target)) if staging_upstream else None
+    return hooks.hook_env(
+        hook=name,
+        live=run.state.live if run.state else None,
+        target=target,
+        slots=run.slots,
+        generation=generation,
+        lbs=lbs,
+        staging_slot=staging,
+        staging_url=options.staging_url,
+        staging_upstream=staging_upstream,
+        upstream=options.upstream,
+        dry_run=options.dry_run,
+    )
+
+
+def hook_step(
+    timeline: Timeline, report: SwapReport, options: SwapOptions, name: str, command: str, env: dict[str, str]
+) -> None:
+    """Run one hook as a step of its own (GitHub: a collapsed log group with its output); its
+    record goes in the report. A failure raises ``HookError``: what follows depends on the hook."""
+    failpoints.reach(name)
+    with timeline.step(Phase.HOOK) as step:
+        ran = hooks.run_hook(name, command, env, options.hook_timeout, timeline.observer)
+        report.hooks.append(ran)
+        step.data = {"hook": name, "exit_code": ran.exit_code, "timed_out": ran.timed_out}
+        step.detail = name + (
+            f": stopped after {options.hook_timeout:g}s" if ran.timed_out else f": exit {ran.exit_code}"
+        )
+        if not ran.ok:
+            raise hooks.hook_error(ran)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +40,9 @@ class PlainObserver:
 
 
 class Timeline:
-    def __init__(self, observer: Observer) -> None:
+    def __init__(self, observer: Observer, *, lb: str | None = None) -> None:
         self.observer = observer
+        self.lb = lb  # in a fleet: the load balancer every step of this timeline ran on
         self.steps: list[Step] = []
         self.started_at = time.time()
         self._t0 = time.perf_counter()
@@ -50,7 +52,7 @@ class Timeline:
 
     @contextmanager
     def step(self, phase: Phase, *, slot: str | None = None, percent: int | None = None) -> Iterator[Step]:
-        record = Step(phase=phase, started_at=time.time(), slot=slot, percent=percent)
+        record = Step(phase=phase, started_at=time.time(), slot=slot, percent=percent, lb=self.lb)
         self.steps.append(record)
         self.observer.step_started(record)
         start = time.perf_counter()
@@ -68,6 +70,38 @@ class Timeline:
 
     def record(self, step: Step) -> None:
         """A step timed elsewhere (one of several phases done on the LB in one round trip)."""
+        step.lb = step.lb or self.lb
         self.steps.append(step)
         self.observer.step_started(step)
         self.observer.step_finished(step)
+
+
+class BufferedObserver:
+    """Keeps what one load balancer's run tells while it runs beside others (a fleet's threads),
+    for ``flush`` to pass on in one piece: GitHub's log groups never interleave."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def step_started(self, step: Step) -> None:
+        self._add("step_started", step)
+
+    def step_finished(self, step: Step) -> None:
+        self._add("step_finished", step)
+
+    def info(self, message: str) -> None:
+        self._add("info", message)
+
+    def warning(self, message: str) -> None:
+        self._add("warning", message)
+
+    def _add(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._calls.append((name, value))
+
+    def flush(self, to: Observer) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for name, value in calls:
+            getattr(to, name)(value)

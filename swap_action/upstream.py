@@ -4,7 +4,10 @@ The file the engine writes has three parts:
 
 1. a state line, ``# bluegreen-swap state: {json}``, which says which slot is live, the weights,
    the servers of both slots and the generation; it is how the engine reads the live state back;
-2. the upstream itself, rendered from a jinja2 template (ours, or the user's);
+2. the upstream itself, rendered from a jinja2 template (ours, or the user's), and, unless turned
+   off, a second upstream (``<upstream>_staging`` by default) that always points at the idle slot:
+   the target before the switch, the old slot after it (a staging host name routed to it reaches
+   the idle slot through the same front door);
 3. a marker server on a loopback address of its own that answers ``/generation`` with this file's generation, so
    the engine can prove that the config it wrote is the one Nginx is serving.
 """
@@ -24,7 +27,7 @@ import jinja2
 import jinja2.sandbox
 
 from .errors import InputError, StateError
-from .inputs import SLOTS, Slots, other, parse_addresses
+from .inputs import SLOTS, Slots, other, parse_addresses, parse_name
 
 STATE_PREFIX = "# bluegreen-swap state: "
 
@@ -49,6 +52,10 @@ class State:
     previous: str | None = None
     adopted: bool = False  # a hand-written upstream: edited in place, never re-rendered
     inferred: bool = False  # read from down/weights, not from a state line
+    # The staging upstream the file defines (None: none) and the slot it points at (None: unknown,
+    # or no staging upstream). Absent from state lines written before it existed: read as None.
+    staging_upstream: str | None = None
+    staging: str | None = None
 
     @property
     def slots(self) -> Slots:
@@ -60,11 +67,20 @@ class State:
         del data["inferred"]
         if not self.adopted:
             del data["adopted"]
+        if self.staging_upstream is None:  # a file without one reads exactly as before
+            del data["staging_upstream"], data["staging"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def state_for(
-    slots: Slots, weights: dict[str, int], generation: str, previous: str | None, *, adopted: bool = False
+    slots: Slots,
+    weights: dict[str, int],
+    generation: str,
+    previous: str | None,
+    *,
+    adopted: bool = False,
+    staging_upstream: str | None = None,
+    staging: str | None = None,
 ) -> State:
     """The state line of a file the engine writes: the slot with the larger share is live."""
     return State(
@@ -75,6 +91,8 @@ def state_for(
         generation=generation,
         previous=previous,
         adopted=adopted,
+        staging_upstream=staging_upstream,
+        staging=staging if staging_upstream else None,
     )
 
 
@@ -127,6 +145,16 @@ def server_lines(slots: Slots, weights: dict[str, int]) -> list[ServerLine]:
     return lines
 
 
+def staging_lines(slots: Slots, slot: str | None) -> list[ServerLine]:
+    """The staging upstream's servers: every server of ``slot``, an equal share each, none down."""
+    return [ServerLine(address, slot, 1, False) for address in slots.servers(slot)] if slot else []
+
+
+def defines_upstream(text: str, name: str) -> bool:
+    """Whether ``text`` opens an ``upstream name {`` block (``app`` is not ``app_staging``)."""
+    return re.search(rf"(?<![\w$-])upstream\s+{re.escape(name)}\s*\{{", text) is not None
+
+
 @functools.lru_cache(maxsize=16)
 def _compile(source: str) -> jinja2.Template:
     return _environment().from_string(source)
@@ -152,18 +180,28 @@ def render(
     previous: str | None,
     template: str | None = None,
     path: str | None = None,
+    staging_upstream: str | None = None,
+    staging_slot: str | None = None,
 ) -> str:
-    """Render the whole managed file; raise ``InputError`` for a template that does not render."""
-    state = state_for(slots, weights, generation, previous)
-    live = state.live
+    """Render the whole managed file; raise ``InputError`` for a template that does not render.
+
+    With ``staging_upstream`` and ``staging_slot``, the file also defines ``upstream
+    <staging_upstream>`` with the servers of ``staging_slot`` (never with none: a slot without
+    servers leaves it out, and a comment says so). The state line records it when the rendered
+    file defines it (a user's template may not)."""
+    staging_name = staging_upstream if staging_slot else None
+    staging = staging_lines(slots, staging_slot) if staging_name else []
     context = {
         "upstream": upstream,
         "servers": server_lines(slots, weights),
-        "live": live,
-        "weights": state.weights,
+        "live": state_for(slots, weights, generation, previous).live,
+        "weights": dict(sorted(weights.items())),
         "blue": list(slots.blue),
         "green": list(slots.green),
         "generation": generation,
+        "staging_upstream": staging_name,
+        "staging_servers": staging,
+        "staging_slot": staging_slot if staging_name else None,
     }
     source = template if template is not None else default_template()
     try:
@@ -176,12 +214,21 @@ def render(
         ) from None
     except jinja2.TemplateError as exc:
         raise InputError("template", f"the template does not render: {exc}", "fix the jinja2 syntax") from None
-    if f"upstream {upstream}" not in body:
+    if not defines_upstream(body, upstream):
         raise InputError(
             "template",
             f"the rendered template defines no 'upstream {upstream}' block",
             "render an upstream named {{ upstream }} with its servers from {{ servers }}",
         )
+    rendered = staging_name is not None and bool(staging) and defines_upstream(body, staging_name)
+    state = state_for(
+        slots,
+        weights,
+        generation,
+        previous,
+        staging_upstream=staging_name if rendered else None,
+        staging=staging_slot if rendered else None,
+    )
     return (
         "# Managed by bluegreen-swap: do not edit by hand, the next swap overwrites it.\n"
         f"{STATE_PREFIX}{state.to_json()}\n"
@@ -219,6 +266,8 @@ def parse_state(text: str) -> State:
                     generation=_generation(data["generation"]),
                     previous=_slot_or_none(data.get("previous")),
                     adopted=data.get("adopted") is True,
+                    staging_upstream=_name_or_none(data.get("staging_upstream")),
+                    staging=_slot_or_none(data.get("staging")) if data.get("staging_upstream") else None,
                 )
             except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
                 raise StateError(
@@ -238,6 +287,14 @@ def _slot(value: object) -> str:
 
 def _slot_or_none(value: object) -> str | None:
     return None if value is None else _slot(value)
+
+
+def _name_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("the staging upstream's name is not a string")
+    return parse_name("staging_upstream", value)
 
 
 def _percent(value: object) -> int:

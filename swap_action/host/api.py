@@ -132,8 +132,12 @@ class Installed:
 
 @dataclass(frozen=True)
 class Connections:
-    to_servers: int
+    to_servers: int  # established connections from the LB to the servers, whoever holds them
     draining_workers: tuple[int, ...] = field(default_factory=tuple)
+    # Those of ``to_servers`` the draining (old) Nginx workers hold, from their sockets in
+    # /proc/PID/fd; None when their fds could not be read (not root). New workers may keep
+    # talking to the old slot (the staging upstream points at it): only these end a drain.
+    from_old_workers: int | None = None
 
 
 class LbHost(abc.ABC):
@@ -206,6 +210,21 @@ class LbHost(abc.ABC):
         reloaded and confirmed in the same round trip (``Installed.reload``). With ``proof`` (the
         lock directory and the file's generation), nothing is written unless the marker begin asked answered it and the
         file's path (``Installed.proof_failed`` otherwise)."""
+
+    @abc.abstractmethod
+    def check(
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
+        proof: tuple[str, str] | None = None,
+    ) -> Installed:
+        """What ``install`` would decide (proof, gate, ``nginx -t`` of the whole config with the
+        candidate in place), then the live bytes back whatever the verdict: ``applied`` is always
+        false and nothing is reloaded. A fleet's prepare: every LB says yes before any changes."""
 
     @abc.abstractmethod
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...

@@ -39,6 +39,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "dump_config": ("probe.sh",),
     "plan": ("http.sh", "install.sh"),
     "install": ("http.sh", "install.sh", "nginx_build.sh", "reload_confirm.sh"),
+    "check": ("http.sh", "install.sh", "nginx_build.sh", "reload_confirm.sh"),
     "reload_confirm": ("nginx_build.sh", "reload_confirm.sh"),
     "discard_file": ("install.sh",),
     "http_get": ("http.sh",),
@@ -191,14 +192,41 @@ class ScriptedHost(LbHost):
         reload: ReloadRequest | None = None,
         proof: tuple[str, str] | None = None,
     ) -> Installed:
-        mode = gate or ("new" if health_urls else "-")
         then = (
             (reload.socket, str(int(reload.timeout_s * 1000)), reload.error_log, self.pid_file)
             if reload
             else ("-", "-", "-", "-")
         )
+        return self._installed("install", config_path, text, generation, health_urls, max_s, gate, proof, then, reload)
+
+    def check(
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
+        proof: tuple[str, str] | None = None,
+    ) -> Installed:
+        return self._installed("check", config_path, text, generation, health_urls, max_s, gate, proof, (), None)
+
+    def _installed(
+        self,
+        function: str,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str,
+        proof: tuple[str, str] | None,
+        then: tuple[str, ...],
+        reload: ReloadRequest | None,
+    ) -> Installed:
+        mode = gate or ("new" if health_urls else "-")
         records = self.call(
-            "install", config_path, generation, " ".join(proof) if proof else "-", mode, f"{max_s:g}", *then, *health_urls,
+            function, config_path, generation, " ".join(proof) if proof else "-", mode, f"{max_s:g}", *then, *health_urls,
             timeout=max_s * max(len(health_urls), 1) + 60 + (reload.timeout_s if reload else 0),
             stdin=text.encode(),
         )  # fmt: skip
@@ -243,8 +271,15 @@ class ScriptedHost(LbHost):
                 except ValueError:
                     continue
         tcp = [remote.strip().upper() for remote in records.all("tcp")]
+        old = [remote.strip().upper() for remote in records.all("old_tcp")]
         draining = tuple(pid for pid in (wire.to_int(p) for p in records.all("draining")) if pid is not None)
-        return Connections(sum(1 for remote in tcp if remote in targets), draining)
+        # old_known=1: every draining worker's sockets were read (none draining: none to read).
+        known = records.get("old_known").strip() == "1"
+        return Connections(
+            sum(1 for remote in tcp if remote in targets),
+            draining,
+            sum(1 for remote in old if remote in targets) if known else None,
+        )
 
     def stop_workers(self, pids: Sequence[int]) -> None:
         if pids:

@@ -64,6 +64,19 @@ discard_file() {
     case "$1" in /*.upstream) rm -f "$1" && field removed "$1" ;; *) field error "not an adopted upstream file" ;; esac
 }
 
+check() {
+    # check LIVE GENERATION PROOF GATE MAX_SECONDS [URL...] (candidate on stdin): install's proof,
+    # gate and nginx -t of the whole config with the candidate in the live file's place, then the
+    # live bytes put back whatever the verdict (field checked=1, applied=0); nothing is reloaded.
+    # A fleet's prepare: every LB says yes before any LB changes. A run that dies in between
+    # leaves LIVE.before-swap, which the next begin puts back (Nginx never loaded the candidate).
+    _check_only=1
+    _c1=$1 _c2=$2 _c3=$3 _c4=$4 _c5=$5
+    shift 5
+    install "$_c1" "$_c2" "$_c3" "$_c4" "$_c5" - - - - "$@"
+    _check_only=""
+}
+
 install() {
     # install LIVE GENERATION PROOF GATE MAX_SECONDS SOCKET TIMEOUT_MS ERROR_LOG PIDFILE [URL...] (candidate
     # on stdin). PROOF 'LOCKDIR GEN': before anything is written, the marker begin asked
@@ -88,6 +101,7 @@ install() {
     case "$_l2" in
         *"\"generation\":\"$_gen\""*)
             cat > /dev/null
+            [ "${_check_only-}" = 1 ] && { field test_exit 0; field applied 0; field checked 1; return 0; }
             field test_exit 0
             field applied 1
             field already 1
@@ -129,7 +143,12 @@ install() {
     fi
     field test_exit "$_rc"
     [ "$_rc" -eq 0 ] || blob test_output "$_out"
-    if [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
+    if [ "${_check_only-}" = 1 ]; then
+        # check: what install would decide, and the live bytes back whatever it is.
+        if [ "$_had" = 1 ]; then mv -f "$_live.before-swap" "$_live"; else rm -f "$_live"; fi
+        field applied 0
+        field checked 1
+    elif [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
         [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
         field applied 1
         [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog" "$_rpid"

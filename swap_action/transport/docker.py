@@ -156,8 +156,9 @@ class DockerTransport(Transport):
                     self._sessions[threading.get_ident()] = session
             code, out, err = session.run(argv, timeout, stdin_data)
         except _DOCKER_ERRORS as exc:
+            # The engine refused the exec itself (e.g. 409: not running): the command never left here.
             self._drop()
-            raise TransportError(
+            raise TransportError.unsent(
                 f"docker exec into {self.description} failed: {exc}", "check the container is running"
             ) from None
         except TimeoutError:

@@ -308,10 +308,13 @@ class FakeHost(LbHost):
         gate: str = "",
         reload: ReloadRequest | None = None,
         proof: tuple[str, str] | None = None,
+        *,
+        check_only: bool = False,
     ) -> Installed:
         """``install``: the candidate in the live file's place, the whole config tested, the target
-        health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
-        self.calls.append("install")
+        health-checked; both good: applied (old bytes kept as ``.previous``), else put back.
+        ``check_only`` (``check``): put back whatever the verdict, never reloaded."""
+        self.calls.append("check" if check_only else "install")
         if proof:
             marker = _MARKER.search(self.served)
             if marker is None or (marker.group("generation"), marker.group("path")) != (proof[1], config_path):
@@ -325,7 +328,7 @@ class FakeHost(LbHost):
         self._write(config_path, self.files.pop(candidate_path(config_path, generation)))
         error = self.full_config_error or self._nginx_t(text, config_path)
         healthy = all(200 <= answer.status < 300 for answer in health)
-        if error is None and healthy:
+        if error is None and healthy and not check_only:
             if before is not None:
                 self.files[f"{config_path}.previous"] = self.files.pop(f"{config_path}.before-swap")
             applied = True
@@ -340,6 +343,18 @@ class FakeHost(LbHost):
         if applied and reload is not None:  # the LB reloads in the same round trip
             done = self.reload_and_confirm(reload.generation, reload.socket, reload.error_log, reload.timeout_s)
         return Installed(applied, error is None, output, health, done)
+
+    def check(
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        max_s: float,
+        gate: str = "",
+        proof: tuple[str, str] | None = None,
+    ) -> Installed:
+        return self.install(config_path, text, generation, health_urls, max_s, gate, None, proof, check_only=True)
 
     # -- LbHost: reloading -----------------------------------------------------------------
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
@@ -383,7 +398,7 @@ class FakeHost(LbHost):
 
     def connections(self, servers: Sequence[str]) -> Connections:
         self.calls.append("connections")
-        return Connections(0, ())
+        return Connections(0, (), from_old_workers=0)
 
     def stop_workers(self, pids: Sequence[int]) -> None:
         self.calls.append("stop_workers")

@@ -521,3 +521,11 @@ def test_before_nginx_1_27_4_the_drain_hook_is_called_at_once(fake: FakeHost) ->
     assert report.drain is not None and report.drain.keepalive_min_ms == 0
     after_switch = fake.calls[fake.calls.index("reload_and_confirm") :]
     assert "dump_config" not in after_switch, "nginx 1.22 has no such directive: no nginx -T for it"
+
+
+def test_a_config_error_in_another_file_names_that_file_not_the_template(fake: FakeHost, engine: Engine) -> None:
+    fake.full_config_error = 'unknown directive "bluegreen_no_such_directive" in /etc/nginx/site/zz-broken.conf:1'
+    with pytest.raises(ConfigTestError) as raised:
+        engine.swap(options())
+    assert "the error is in /etc/nginx/site/zz-broken.conf, a file this swap does not write" in raised.value.fix
+    assert "template" not in raised.value.fix

@@ -559,6 +559,32 @@ def test_install_keeps_the_live_file_when_nginx_t_fails(lb: Lb, monkeypatch: pyt
     assert lb.leftovers() == []
 
 
+@pytest.mark.parametrize("verdict", ["0", "1"], ids=["passes", "refused"])
+def test_check_tests_the_candidate_in_place_and_always_puts_the_live_bytes_back(
+    lb: Lb, monkeypatch: pytest.MonkeyPatch, verdict: str
+) -> None:
+    _live(lb)
+    tested = lb.root / "tested"
+    monkeypatch.setenv("STUB_SNAPSHOT_FROM", str(lb.managed))
+    monkeypatch.setenv("STUB_SNAPSHOT_TO", str(tested))
+    monkeypatch.setenv("STUB_NGINX_T", verdict)
+
+    checked = lb.host.check(str(lb.managed), NEW, "g2", [], 2.0)
+
+    assert not checked.applied and checked.test_ok == (verdict == "0") and checked.reload is None
+    assert tested.read_text() == NEW  # the whole config was tested with the candidate in place
+    assert lb.managed.read_bytes() == OLD_ODD  # and the live bytes are back, mode and owner too
+    _assert_mode_and_owner(lb.managed)
+    assert lb.leftovers() == []
+    assert "reload" not in lb.log.read_text()
+
+
+def test_check_of_a_missing_file_leaves_no_file(lb: Lb) -> None:
+    checked = lb.host.check(str(lb.managed), NEW, "g1", [], 2.0)
+    assert checked.test_ok and not checked.applied
+    assert not lb.managed.exists() and lb.leftovers() == []
+
+
 def test_install_of_a_new_file_that_fails_leaves_no_file(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STUB_NGINX_T", "1")
     installed = lb.host.install(str(lb.managed), NEW, "g1", [], 2.0)
@@ -807,6 +833,98 @@ def test_connections_to_the_old_servers_and_the_draining_workers(lb: Lb) -> None
 def test_connections_without_tcp_tables(lb: Lb) -> None:
     connections = lb.host.connections(["127.0.0.1:8080"])
     assert connections.to_servers == 0 and connections.draining_workers == ()
+    assert connections.from_old_workers == 0, "no draining worker: none of theirs"
+
+
+def _sockets(lb: Lb, pid: int, *inodes: int) -> None:
+    """The worker's fds as /proc shows them: links to 'socket:[INODE]' (and a log file)."""
+    fd = lb.proc / str(pid) / "fd"
+    fd.mkdir(parents=True)
+    (fd / "2").symlink_to("/var/log/nginx/error.log")
+    for number, inode in enumerate(inodes, start=3):
+        (fd / str(number)).symlink_to(f"socket:[{inode}]")
+
+
+def _staging_drain(lb: Lb) -> None:
+    """After a switch with a staging upstream: the old worker still holds one connection to the old
+    slot (127.0.0.1:8080), one to the new slot and one over IPv6; the new worker one to the old
+    slot (staging traffic)."""
+    (lb.proc / "net" / "tcp").write_text(
+        TCP_HEADER
+        + _tcp_line(0, "0100007F:0050", "00000000:0000", "0A")  # the listener (every worker has it)
+        + _tcp_line(1, "0100007F:A1B2", "0100007F:1F90", "01")  # old worker -> old slot
+        + _tcp_line(2, "0100007F:A1B3", "0100007F:1F90", "01")  # new worker -> old slot (staging)
+        + _tcp_line(3, "0100007F:A1B4", "0200007F:1F90", "01")  # old worker -> the new slot
+        + _tcp_line(5, "0100007F:A1B5", "0100007F:1F90", "06")  # TIME_WAIT, its inode reused: not counted
+    )
+    (lb.proc / "net" / "tcp6").write_text(
+        TCP6_HEADER
+        + _tcp_line(4, "00000000000000000000000001000000:A1B6", "00000000000000000000000001000000:1F90", "01")
+    )  # old worker -> [::1]:8080
+    lb.title(4200201, "nginx: master process /usr/sbin/nginx")
+    lb.pid_file.write_text("4200201\n")
+    lb.title(4200202, "nginx: worker process", parent=4200201)
+    lb.title(4200203, "nginx: worker process is shutting down", parent=4200201)
+    _sockets(lb, 4200202, 4000, 4002)
+    _sockets(lb, 4200203, 4000, 4001, 4003, 4004, 4005)
+
+
+def test_connections_counts_the_old_workers_own_sockets(lb: Lb) -> None:
+    _staging_drain(lb)
+    records = lb.call("connections", "-", "127.0.0.1:8080")
+    assert records.all("old_tcp") == ["0100007F:1F90", "0200007F:1F90", "00000000000000000000000001000000:1F90"]
+    assert records.get("old_known") == "1"
+    assert len(records.all("tcp")) == 4, "tcp= stays: every established connection"
+
+    connections = lb.host.connections(["127.0.0.1:8080"])
+
+    assert connections.to_servers == 2, "the new worker's staging connection counts there"
+    assert connections.from_old_workers == 1, "only the old worker's own connection to the old slot"
+    assert connections.draining_workers == (4200203,)
+    assert lb.host.connections(["127.0.0.2:8080"]).from_old_workers == 1
+
+
+def test_connections_once_the_old_workers_hold_nothing(lb: Lb) -> None:
+    _staging_drain(lb)
+    shutil.rmtree(lb.proc / "4200203" / "fd")
+    _sockets(lb, 4200203, 4000)  # only the listener left
+
+    connections = lb.host.connections(["127.0.0.1:8080"])
+
+    assert (connections.to_servers, connections.from_old_workers) == (2, 0), "a drain may end now"
+
+
+def test_unreadable_fds_of_an_old_worker_are_unknown_not_zero(lb: Lb) -> None:
+    _staging_drain(lb)
+    lb.title(4200204, "nginx: worker process is shutting down", parent=4200201)  # no fd directory to read
+
+    records = lb.call("connections", "-", "127.0.0.1:8080")
+
+    assert records.get("old_known") == "0"
+    assert lb.host.connections(["127.0.0.1:8080"]).from_old_workers is None, "the drain falls back to to_servers"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the retry as the worker's user is root's")
+def test_root_that_cannot_read_the_links_reads_them_as_the_workers_user(
+    lb: Lb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's root (no CAP_SYS_PTRACE) lists www-data's fds but cannot read the links: the
+    LB reads them as the worker's uid and gid (setpriv), as the kernel allows."""
+    _staging_drain(lb)
+    old = lb.proc / "4200203"
+    shutil.rmtree(old / "fd")
+    (old / "fd").write_text("")  # 'ls' of it fails, as EACCES on the links does
+    (old / "status").write_text("Name:\tnginx\nUid:\t33\t33\t33\t33\nGid:\t34\t34\t34\t34\n")
+    stubs = tmp_path / "setpriv-bin"
+    stubs.mkdir()
+    (stubs / "setpriv").write_text(
+        '#!/bin/sh\necho "setpriv $*" >> "$STUB_LOG"\necho "lrwx------ 1 33 34 64 Nov 27 23:27 3 -> socket:[4001]"\n'
+    )
+    (stubs / "setpriv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stubs}{os.pathsep}{os.environ['PATH']}")
+
+    assert lb.host.connections(["127.0.0.1:8080"]).from_old_workers == 1
+    assert f"setpriv --reuid=33 --regid=34 --clear-groups ls -ln {old}/fd/" in lb.log.read_text().splitlines()
 
 
 def test_stop_workers_signals_only_the_masters_shutting_down_workers(lb: Lb) -> None:
