@@ -10,7 +10,11 @@ Everything is measured side by side in one run, against real containers, under t
 - failed / strict failed requests through N engine swaps at the target rate;
 - the same traffic through naive restarts (stop, then start): failed requests and the longest gap
   with no successful response;
-- p99 latency in steady state and during swaps; sim_wall_s: the default simulation end to end.
+- p99 latency in steady state and during swaps; sim_wall_s: the default simulation end to end;
+- a fleet's skew: for N LBs (2 and 4; no load), --fleet-swaps swaps blue <-> green through
+  ``FleetEngine``; the median and max of the last step's window between the first and the last LB
+  proving it live (``report.skew[-1].window_ms``), and the median engine duration
+  (fleet_skew_ms_N, fleet_skew_max_ms_N, fleet_swap_ms_N). ``--only fleet`` measures only these.
 
 The steady load runs in --processes load generator processes (generator_processes), so that one
 interpreter's CPU does not cap the rate on a small machine.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import statistics
@@ -42,6 +47,7 @@ from simulation.records import RequestRecord
 from simulation.scenario import Scenario, run
 from simulation.traffic import ARRIVALS, Traffic, TrafficPlan, processes_for
 from swap_action.engine import Engine
+from swap_action.fleet import FleetEngine
 from swap_action.host import ScriptedHost
 from swap_action.inputs import Slots, other, swap_options_from
 from swap_action.outcome import Step
@@ -316,6 +322,86 @@ def swap_worker(conn: Any, lb_container: str, slots: Slots, health_path: str) ->
             conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
+FLEET_SIZES = (2, 4)
+
+
+def fleet_figures(swaps: int, sizes: tuple[int, ...] = FLEET_SIZES) -> dict[str, float]:
+    """For each fleet size N: ``swaps`` swaps alternating blue/green through ``FleetEngine`` over
+    N LBs in front of the same two slots (no load; transports open for the whole series, as the
+    action once it has reached the LBs). Per N: the median and max skew of the final step (the
+    window between the first and the last LB proving it live, by the LBs' clocks: one host's
+    here) and the median engine duration (lock to drain done)."""
+    figures: dict[str, float] = {}
+    for lbs in sizes:
+        env = Environment(AppSpec(), AppSpec(), lbs=lbs).start()
+        skews: list[float] = []
+        durations: list[float] = []
+        try:
+            with contextlib.ExitStack() as stack:
+                members = [
+                    (f"docker://{name}", ScriptedHost(stack.enter_context(DockerTransport(name))))
+                    for name in env.lb_names
+                ]
+                engine = FleetEngine(members, Quiet())
+                live = "blue"
+                for index in range(swaps):
+                    target = other(live)
+                    options = swap_options_from(
+                        {
+                            "config-path": env.managed_file,
+                            "upstream": UPSTREAM,
+                            "blue": ",".join(env.slots.blue),
+                            "green": ",".join(env.slots.green),
+                            "to": target,
+                            "health-path": AppSpec().health_path,
+                            "drain-timeout": "10s",
+                        }
+                    )
+                    report = engine.swap(options)
+                    if not report.outcome.changed or not report.skew or report.skew[-1].lbs != lbs:
+                        raise RuntimeError(
+                            f"fleet swap {index + 1} over {lbs} LBs -> {target}: changed={report.outcome.changed}, "
+                            f"skew={[window.to_dict() for window in report.skew]}"
+                        )
+                    skews.append(report.skew[-1].window_ms)
+                    durations.append(report.duration_ms)
+                    live = target
+                    print(
+                        f"  fleet of {lbs}: swap {index + 1:>2}/{swaps} -> {target}: skew {skews[-1]:.0f} ms, "
+                        f"engine {durations[-1]:.0f} ms",
+                        file=sys.stderr,
+                    )
+        finally:
+            env.stop()
+        figures[f"fleet_skew_ms_{lbs}"] = round(statistics.median(skews), 1)
+        figures[f"fleet_skew_max_ms_{lbs}"] = round(max(skews), 1)
+        figures[f"fleet_swap_ms_{lbs}"] = round(statistics.median(durations), 1)
+    return figures
+
+
+def fleet_rows(figures: dict[str, float], swaps: int) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for lbs in FLEET_SIZES:
+        if f"fleet_skew_ms_{lbs}" not in figures:
+            continue
+        rows += [
+            (
+                f"fleet of {lbs} LBs: skew (first -> last LB confirmed), median / max of {swaps}",
+                f"{figures[f'fleet_skew_ms_{lbs}']} / {figures[f'fleet_skew_max_ms_{lbs}']} ms",
+                "",
+            ),
+            (f"fleet of {lbs} LBs: engine duration, median", f"{figures[f'fleet_swap_ms_{lbs}']} ms", ""),
+        ]
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'measured':>22}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>22}  {target}")
+
+
 def gap_ms(requests: list[RequestRecord], start: float, end: float) -> float:
     """Longest time around [start, end] during which no request succeeded."""
     ok = sorted(r.end for r in requests if not r.failed and start - 1 <= r.end <= end + 2)
@@ -340,7 +426,19 @@ def main() -> int:
     parser.add_argument(
         "--arrivals", choices=ARRIVALS, default="constant", help="open loop (constant, poisson) or closed"
     )
+    parser.add_argument(
+        "--fleet-swaps", type=int, default=10, help="swaps per fleet size (2 and 4 LBs) for the skew (0: skip it)"
+    )
+    parser.add_argument("--only", choices=("fleet",), help="measure only this part (fleet: the fleet's skew)")
     args = parser.parse_args()
+
+    if args.only == "fleet":
+        print(f"bench: fleet skew only, {args.fleet_swaps} swaps per fleet of {FLEET_SIZES} LBs", file=sys.stderr)
+        fleet = fleet_figures(args.fleet_swaps) if args.fleet_swaps else {}
+        if fleet:
+            print_table(fleet_rows(fleet, args.fleet_swaps))
+        print(json.dumps({**fleet, "fleet_swaps": args.fleet_swaps}))
+        return 0
 
     print(
         f"bench: {args.swaps} engine swaps, {args.floors} raw reloads, {args.naive} naive restarts at {args.rate:.0f} req/s"
@@ -359,6 +457,9 @@ def main() -> int:
     except action_image_figures.FiguresError as exc:
         print(f"  warning: no action image figures: {exc}", file=sys.stderr)
         action = {}
+    if args.fleet_swaps:
+        print(f"bench: fleet skew, {args.fleet_swaps} swaps per fleet of {FLEET_SIZES} LBs", file=sys.stderr)
+    fleet = fleet_figures(args.fleet_swaps) if args.fleet_swaps else {}
 
     confirm = statistics.median(figures["confirm"])  # type: ignore[arg-type]
     floor = statistics.median(figures["floors"])  # type: ignore[arg-type]
@@ -387,6 +488,8 @@ def main() -> int:
         "client_failed_requests": clients,
         "action_image_mb": action.get("action_image_mb"),
         "action_cold_start_ms": action.get("action_cold_start_ms"),
+        **fleet,
+        "fleet_swaps": args.fleet_swaps,
     }
     rows = [
         ("swap confirmed (engine start -> confirmed), median", f"{out['swap_confirm_ms_median']} ms", "<= 1.5 x floor"),
@@ -427,10 +530,8 @@ def main() -> int:
     ]
     for name, value in figures["step_ms"].items():  # type: ignore[attr-defined]
         rows.append((f"  engine step: {name}, median", f"{value:.1f} ms", ""))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{width}}  {'measured':>22}  target")
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:>22}  {target}")
+    rows += fleet_rows(fleet, args.fleet_swaps)
+    print_table(rows)
     print(json.dumps(out))
     return 0
 

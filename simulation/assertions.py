@@ -120,7 +120,9 @@ def failed_requests(requests: list[RequestRecord], websockets: list[WebSocketRec
 
 
 def evaluate(result: RunResult) -> list[Check]:
-    return [
+    """Every assertion; a fleet's (``fleet_checks``) and the staging route's (``staging``) only when
+    the scenario has them."""
+    checks = [
         swaps_completed(result),
         load_held(result),
         zero_failed_requests(result),
@@ -131,6 +133,15 @@ def evaluate(result: RunResult) -> list[Check]:
         client_libraries(result),
         traffic_on_new_slot(result),
     ]
+    if result.scenario.lbs > 1:
+        from .fleet_checks import fleet_checks
+
+        checks += fleet_checks(result)
+    if result.scenario.staging_check:
+        from .staging import staging_idle
+
+        checks.append(staging_idle(result))
+    return checks
 
 
 def failure_kind(record: RequestRecord) -> str:

@@ -15,10 +15,12 @@ from swap_action.errors import InputError
 from swap_action.inputs import parse_steps
 
 from .assertions import evaluate
+from .bad_swaps import BAD_SWAPS, FLEET_BAD_SWAPS
 from .clients import KINDS, parse_kinds
 from .environment import APP_IMAGE, LB_IMAGE, UPSTREAM, AppSpec, StartupError
 from .report import summary_lines, write
-from .scenario import DEMO_DRAIN_HOOK, Scenario, run
+from .scenario import DEMO_DRAIN_HOOK, MAX_SKEW_S, Scenario, run
+from .staging import STAGING_HOST, STAGING_RATE
 from .traffic import ARRIVALS
 
 
@@ -135,6 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
         f"open until the drain deadline (default: '{DEMO_DRAIN_HOOK}' when both slots run the demo "
         "app, else none)",
     )
+    swap.add_argument(
+        "--bad-swap",
+        choices=sorted(BAD_SWAPS),
+        default=None,
+        help="a swap done wrong on purpose, to see the harness fail it (simulation/bad_swaps.py); fleet-refused "
+        "(with --lbs 2 or more): the engine's pre-switch hook breaks the second LB's config after prepare, its "
+        "nginx -t refuses while the first LB commits, and every LB must end on the old slot",
+    )
+    swap.add_argument(
+        "--staging-check",
+        action="store_true",
+        help=f"route Host {STAGING_HOST} to the managed file's staging upstream (<upstream>_staging, always the "
+        "idle slot) and probe it through the LBs; staging_idle checks that each answer outside the switch "
+        "windows came from the idle slot (meant for --swaps 2 or more)",
+    )
+    swap.add_argument(
+        "--staging-rate",
+        type=float,
+        default=STAGING_RATE,
+        help=f"staging probes per second, all LBs together (default {STAGING_RATE:g})",
+    )
     lb = p.add_argument_group(
         "the load balancer",
         "The harness adds to the LB's config only what it needs (the managed upstream file and its "
@@ -159,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
         "replaces the server blocks on port 80",
     )
     lb.add_argument("--upstream", default=UPSTREAM, help=f"the upstream your site proxies to (default {UPSTREAM})")
+    lb.add_argument(
+        "--lbs",
+        type=int,
+        default=1,
+        help="load balancers in front of the same two slots (a fleet): each request, connection and WebSocket "
+        "goes to the next LB in turn, like DNS round robin, and the engine swaps them all in one run (default 1)",
+    )
+    lb.add_argument(
+        "--max-skew",
+        type=_duration,
+        default=MAX_SKEW_S,
+        help="with --lbs 2 or more: the widest window allowed between the first and the last LB proving a "
+        f"step live (default {MAX_SKEW_S * 1000:.0f}ms)",
+    )
     stack = p.add_argument_group(
         "a team's compose stack",
         "Run your own compose file(s) as the world (Compose v2, 'docker compose'): the slots are two of its "
@@ -213,6 +250,8 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     else:
         hook = None if args.drain_hook.lower() == "none" else args.drain_hook
     steps = parse_steps("steps", args.steps)
+    if args.bad_swap in FLEET_BAD_SWAPS and args.lbs < 2:
+        raise InputError("--bad-swap", f"{args.bad_swap} needs a fleet", "add --lbs 2")
     return Scenario(
         blue=AppSpec(image=images[0], **spec),
         green=AppSpec(image=images[1], **spec),
@@ -247,6 +286,11 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         lb_service=args.lb_service,
         compose_timeout=args.compose_timeout,
         app_env=env if compose else {},
+        lbs=args.lbs,
+        max_skew=args.max_skew,
+        staging_check=args.staging_check,
+        staging_rate=args.staging_rate,
+        swapper=BAD_SWAPS[args.bad_swap] if args.bad_swap else None,
     )
 
 

@@ -17,12 +17,19 @@ Which slot served a request is found without the app's help: the harness's Nginx
 The LB is any image with Nginx (``lb_image``) and any configuration (``nginx_conf``: a team's
 nginx.conf or directory of config); ``lb_setup.plan_lb`` adds only what the harness needs (the
 managed upstream file and its include, the header) and says what it added (``lb_plan.added``).
+
+A fleet (``lbs``): LB 1 is ``<name>-lb`` as ever, the others ``<name>-lb2``, ``<name>-lb3``...,
+each with the same files, in front of the same two slots. ``staging_host`` adds the staging route:
+the initial managed file gets the second upstream ``<upstream>_staging`` (the idle slot) and a
+server for that host name proxies to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import re
 import socket
 import time
 import uuid
@@ -40,7 +47,7 @@ from swap_action.inputs import Slots
 from swap_action.upstream import marker_address, render
 
 from .lb_image import REQUIRED_TOOLS, TOOLS_SCRIPT, ImageError, lb_tree, missing_tools, missing_tools_message
-from .lb_setup import LbPlan, SetupError, plan_lb
+from .lb_setup import LbPlan, SetupError, StagingSite, plan_lb
 
 # testcontainers on machines without a registry, or that look like containers themselves.
 # (The harness removes its own containers, so the reaper is not needed.)
@@ -64,6 +71,7 @@ START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.1
 HEADERS_SNIPPET = "add_header X-Upstream-Addr $upstream_addr always;"
 HARNESS_SITE = Path(__file__).parent / "templates" / "site.conf.j2"
+STAGING_SITE = Path(__file__).parent / "templates" / "staging.conf.j2"
 # Nginx's processes from /proc (the LB may have no ps): "PID TITLE" per line.
 NGINX_PROCESSES = (
     'for d in /proc/[0-9]*; do t=; read -r t < "$d/cmdline" 2>/dev/null; '
@@ -220,6 +228,8 @@ class Environment:
         start_timeout: float = START_TIMEOUT,
         lb_tmpfs: dict[str, str] | None = None,
         lb_binds: dict[str, str] | None = None,
+        lbs: int = 1,
+        staging_host: str | None = None,
     ) -> None:
         self.blue_spec, self.green_spec = blue or AppSpec(), green or AppSpec()
         self.lb_image = lb_image
@@ -241,6 +251,11 @@ class Environment:
         self.lb_port = 0
         self._traffic_url: str | None = None
         self.startup_s = 0.0
+        self.lbs = max(1, lbs)  # a fleet: this many LBs, each with the same files, in front of the slots
+        self._lb_ports: dict[int, int] = {}  # the other LBs' published ports (LB 1's is lb_port)
+        self._lb_urls: dict[int, str] = {}
+        # The staging route: the host name routed to '<upstream>_staging' (None: no staging route).
+        self.staging_host = staging_host
 
     @property
     def slots(self) -> Slots:
@@ -268,14 +283,39 @@ class Environment:
             self._traffic_url = self._direct_url() or self.base_url
         return self._traffic_url
 
-    def _direct_url(self) -> str | None:
+    def _direct_url(self, container: DockerContainer | None = None) -> str | None:
         try:
-            address = self._ip(self.lb)
+            address = self._ip(container or self.lb)
             with socket.create_connection((address, self.http_port), timeout=0.5):
                 pass
         except (OSError, KeyError, docker.errors.DockerException):
             return None
         return f"http://{address}:{self.http_port}"
+
+    @property
+    def traffic_urls(self) -> list[str]:
+        """Each LB's site as the harness's clients reach it, in order (LB 1's is ``traffic_url``)."""
+        urls = [self.traffic_url]
+        for index in range(1, self.lbs):
+            if index not in self._lb_urls:
+                direct = self._direct_url(self.lb_container(index))
+                self._lb_urls[index] = direct or f"http://127.0.0.1:{self._lb_ports[index]}"
+            urls.append(self._lb_urls[index])
+        return urls
+
+    @property
+    def lb_names(self) -> list[str]:
+        """Every LB's container name, in order: LB 1 is ``lb_container_name``, then ``<name>-lb2``..."""
+        return [self.lb_container_name, *(f"{self.name}-lb{number}" for number in range(2, self.lbs + 1))]
+
+    def lb_container(self, index: int) -> DockerContainer:
+        """LB ``index`` (0: the first)."""
+        return self.containers["lb" if index == 0 else f"lb{index + 1}"]
+
+    @property
+    def staging_upstream(self) -> str | None:
+        """The staging route's upstream in the managed file (None: no staging route)."""
+        return f"{self.upstream}_staging" if self.staging_host else None
 
     @property
     def managed_file(self) -> str:
@@ -351,11 +391,16 @@ class Environment:
         return self
 
     def _start_lb(self, plan: LbPlan) -> None:
-        """The harness's LB on ``self.network``, with the plan's files; waits until it is ready."""
+        """The harness's LB (each LB of a fleet) on ``self.network``, with the plan's files; waits
+        until each is ready."""
+        for index in range(self.lbs):
+            self._start_one_lb(plan, index)
+
+    def _start_one_lb(self, plan: LbPlan, index: int) -> None:
         assert self.network is not None
         lb = (
             LocalPortContainer(self.lb_image)
-            .with_name(self.lb_container_name)
+            .with_name(self.lb_names[index])
             .with_network(self.network)
             .with_local_port(plan.port)
             .waiting_for(self._lb_ready())
@@ -372,8 +417,12 @@ class Environment:
                 .with_env("SSH_AUTHORIZED_KEYS", self.ssh_authorized_keys)
                 .with_env("SSH_USER", self.ssh_user)
             )
-        self.containers["lb"] = lb
+        self.containers["lb" if index == 0 else f"lb{index + 1}"] = lb
         lb.start()
+        if index:
+            self._lb_urls.pop(index, None)
+            self._lb_ports[index] = int(lb.get_exposed_port(plan.port))
+            return
         self._traffic_url = None  # the LB's address may have changed
         self.lb_port = int(lb.get_exposed_port(plan.port))
 
@@ -392,25 +441,52 @@ class Environment:
         """What goes on the LB: the image's config (or ``nginx_conf``) with the harness's additions."""
         try:
             tree, user_files = lb_tree(self.lb_image, self.nginx_conf)
+            managed = self.initial_upstream()
             return plan_lb(
                 tree,
                 upstream=self.upstream,
-                managed=self.initial_upstream(),
+                managed=managed,
                 template_site=self.site_config() if self.nginx_template is not None else None,
                 harness_site=self._render_site(HARNESS_SITE.read_text()),
                 user_files=user_files,
+                staging_site=self.staging_site(managed),
             )
         except (ImageError, SetupError) as exc:
             raise StartupError(str(exc)) from None
 
     def initial_upstream(self) -> str:
+        """The managed file the LB starts with: blue live; with the staging route, its upstream on green."""
+        staging: dict[str, Any] = {}
+        if self.staging_upstream:
+            if "staging_upstream" not in inspect.signature(render).parameters:
+                raise StartupError(
+                    "the staging route needs swap_action.upstream.render(staging_upstream=..., staging_slot=...), "
+                    "which this engine does not have: run without the staging check"
+                )
+            staging = {"staging_upstream": self.staging_upstream, "staging_slot": "green"}
         return render(
             upstream=self.upstream,
             slots=self.slots,
             weights={"blue": 100, "green": 0},
             generation="g0-initial",
             previous=None,
+            **staging,
         )
+
+    def staging_site(self, managed: str) -> StagingSite | None:
+        """The staging route's server block, only when the managed file defines the staging upstream."""
+        name, host = self.staging_upstream, self.staging_host
+        if not name or not host or not re.search(rf"^\s*upstream\s+{re.escape(name)}\s*\{{", managed, re.M):
+            return None
+        template = STAGING_SITE.read_text()
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+        def text(port: int) -> str:
+            return env.from_string(template).render(
+                host=host, staging_upstream=name, listen=port, bluegreen_headers=HEADERS_SNIPPET
+            )
+
+        return StagingSite(host, name, text)
 
     def site_config(self) -> str:
         assert self.nginx_template is not None
@@ -453,12 +529,17 @@ class Environment:
             raise StartupError(f"{slot} after a restart: {exc}") from None
 
     def lb_exec(self, *argv: str) -> tuple[int, str]:
-        result = self.lb.exec(list(argv))
+        return self.lb_exec_on(0, *argv)
+
+    def lb_exec_on(self, index: int, *argv: str) -> tuple[int, str]:
+        """A command in LB ``index`` (0: the first): its exit code and output."""
+        result = self.lb_container(index).exec(list(argv))
         return -1 if result.exit_code is None else result.exit_code, result.output.decode(errors="replace")
 
-    def nginx_processes(self) -> list[str]:
-        """'PID TITLE' of each Nginx process on the LB, read from /proc (no ps needed)."""
-        return [line.strip() for line in self.lb_exec("sh", "-c", NGINX_PROCESSES)[1].splitlines() if line.strip()]
+    def nginx_processes(self, index: int = 0) -> list[str]:
+        """'PID TITLE' of each Nginx process on LB ``index``, read from /proc (no ps needed)."""
+        output = self.lb_exec_on(index, "sh", "-c", NGINX_PROCESSES)[1]
+        return [line.strip() for line in output.splitlines() if line.strip()]
 
     def diagnostics(self) -> dict[str, str]:
         """The LB's error log, managed file and processes: attached to failing reports."""
@@ -476,6 +557,15 @@ class Environment:
                 out[label] = f"(unavailable: {exc})"
         if out.get("nginx_error_log", "").startswith("("):
             out["lb_container_log"] = self.slot_logs("lb", tail=200)
+        for index in range(1, self.lbs):  # a fleet: the other LBs' error logs and managed files
+            for label, argv in (
+                ("nginx_error_log", ["sh", "-c", ERROR_LOG_TAIL, "sh", self.error_log]),
+                ("managed_file", ["cat", self.managed_file]),
+            ):
+                try:
+                    out[f"lb{index + 1}_{label}"] = self.lb_exec_on(index, *argv)[1]
+                except Exception as exc:
+                    out[f"lb{index + 1}_{label}"] = f"(unavailable: {exc})"
         return out
 
     def slot_logs(self, slot: str, tail: int = 30) -> str:

@@ -14,11 +14,18 @@ An upstream defined next to other blocks is cut out of its file (a comment says 
 
 The site: with ``--nginx-template``, or when no server proxies to the upstream (a stock image),
 the template (or the harness's own server block) replaces the server blocks on port 80.
+
+The staging route (``staging_site``, only when the managed file defines the staging upstream): a
+server block of its own for the staging host name on the site's port, in ``bluegreen-site/staging.conf``
+with an include. ``LbPlan.include_dir`` names a directory whose new ``*.conf`` files the http block
+loads (a conf.d): where a seeded bad swap drops a file Nginx refuses.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swap_action.nginxconf import Directive
@@ -31,6 +38,7 @@ HEADER_LINE = f"add_header {HEADER} $upstream_addr always;"
 CONF_D_UPSTREAM = f"{CONF_DIR}/conf.d/upstream.conf"
 OWN_UPSTREAM = f"{CONF_DIR}/bluegreen/upstream.conf"
 OWN_SITE = f"{CONF_DIR}/bluegreen-site/site.conf"
+OWN_STAGING = f"{CONF_DIR}/bluegreen-site/staging.conf"
 DEFAULT_ERROR_LOG = "/var/log/nginx/error.log"
 MARK = "added by the simulation harness"
 
@@ -46,6 +54,17 @@ class LbPlan:
     port: int  # the port the site listens on (published on 127.0.0.1)
     error_log: str  # the main config's error_log (or the default)
     added: list[str] = field(default_factory=list)  # each change, for people
+    include_dir: str | None = None  # a directory whose new *.conf files the http block loads (None: none)
+
+
+@dataclass(frozen=True)
+class StagingSite:
+    """The staging route: requests for ``host`` go to ``upstream`` (the idle slot); ``text`` renders
+    its server block for the site's port."""
+
+    host: str
+    upstream: str
+    text: Callable[[int], str]
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,22 @@ class _Planner:
         self.include(OWN_SITE, "the site")
         return 80
 
+    def staging(self, site: StagingSite, port: int) -> None:
+        """The staging route's server block in a file of its own, loaded in the http block."""
+        self.new_files[OWN_STAGING] = site.text(port)
+        self.added.append(
+            f"the staging route written to {OWN_STAGING}: a server for Host {site.host} on port {port} proxying to "
+            f"upstream '{site.upstream}' (the idle slot)"
+        )
+        self.include(OWN_STAGING, "the staging route")
+
+    def include_dir(self, managed_file: str) -> str | None:
+        """The first of the managed file's directory, conf.d and site whose new *.conf files Nginx loads."""
+        for directory in (posixpath.dirname(managed_file), f"{CONF_DIR}/conf.d", f"{CONF_DIR}/site"):
+            if self.tree.would_include(f"{directory}/zz-bluegreen-probe.conf"):
+                return directory
+        return None
+
     def error_log(self) -> str:
         for placed in self.placed:
             if not placed.parents and placed.name == "error_log" and placed.directive.args:
@@ -248,11 +283,13 @@ def plan_lb(
     template_site: str | None = None,
     harness_site: str = "",
     user_files: dict[str, bytes] | None = None,
+    staging_site: StagingSite | None = None,
 ) -> LbPlan:
     """The files to put on the LB: the user's (``user_files``, already in ``tree``), with the
     harness's changes. ``managed`` is the managed upstream file's initial content;
     ``template_site`` the rendered ``--nginx-template``; ``harness_site`` the harness's own
-    server block, used when no server proxies to the upstream."""
+    server block, used when no server proxies to the upstream; ``staging_site`` the staging
+    route's server block (given only when ``managed`` defines its upstream)."""
     try:
         planner = _Planner(tree, upstream)
         blocks = planner.proxy_blocks()
@@ -272,8 +309,10 @@ def plan_lb(
             port = ports[0]
             planner.headers(blocks)
         managed_file = planner.managed_file(managed)
+        if staging_site is not None:
+            planner.staging(staging_site, port)
         files = dict(user_files or {})
         files.update(planner.files())
-        return LbPlan(files, managed_file, port, planner.error_log(), planner.added)
+        return LbPlan(files, managed_file, port, planner.error_log(), planner.added, planner.include_dir(managed_file))
     except ConfigError as exc:
         raise SetupError(f"the LB's Nginx configuration does not parse: {exc}") from None

@@ -13,6 +13,13 @@ A team's compose stack is the same call with the ``Scenario`` fields of ``--comp
 
     swap_simulation(compose=(Path("compose.yaml"),), blue_service="blue", green_service="green",
                     lb_service="lb", ws_path=None, websockets=0, drain_hook=None)
+
+A fleet (``--lbs``, ``--max-skew``), a seeded bad swap (``--bad-swap``) and the staging route
+(``--staging-check``) are ``Scenario`` fields too::
+
+    swap_simulation(lbs=2, max_skew=0.25)  # two LBs, clients dealt out in turn, one engine run
+    swap_simulation(lbs=2, swapper=bad_swaps.fleet_refused)  # must fail, every LB back on blue
+    swap_simulation(swaps=3, staging_check=True)  # staging_idle
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ class RequestRecord:
     # whether it had to wait for a connection because all of them, up to the bound, were busy.
     intended: float = 0.0
     waited: bool = False
+    lb: int = 0  # which load balancer it went through (0: the first; a fleet deals them out in turn)
 
     @property
     def latency_s(self) -> float:
@@ -65,8 +66,28 @@ class WebSocketRecord:
     max_gap_s: float = 0.0
     error: str | None = None
     events: list[float] = field(default_factory=list, repr=False)
+    lb: int = 0  # which load balancer it went through (0: the first)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("events")
         return data
+
+
+@dataclass(frozen=True)
+class LbEndState:
+    """What one load balancer of a fleet serves once the run is over: the live slot its managed file
+    names, and the slots that answered a few requests sent through it (new connections)."""
+
+    index: int  # 0: the first LB
+    name: str  # its container
+    file_live: str | None  # None: the file could not be read (``error`` says why)
+    answered: dict[str, int]  # slot (or "error") -> answers
+    error: str = ""
+
+    def on(self, slot: str) -> bool:
+        """Its file names ``slot`` live and every request sent through it was answered by ``slot``."""
+        return self.file_live == slot and bool(self.answered) and set(self.answered) == {slot}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "answered": dict(self.answered)}

@@ -14,6 +14,11 @@ Timeline of the default scenario (seconds from the start of traffic)::
 The swap's options go through the action's own validators (``swap_options_from``), so a bad value
 is refused with the action's message before any container starts.
     +1.5  traffic stops; every record is evaluated
+
+A fleet (``lbs`` of 2 or more, simulation/fleet.py): that many LBs in front of the same slots, the
+clients spread over them like DNS round robin, the whole fleet swapped in one engine run; once
+traffic has stopped each LB is read (its managed file, a few requests through it). The staging
+route (``staging_check``, simulation/staging.py) is probed at a low rate through the LBs.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from swap_action import keepalive
 from swap_action.engine import Engine
-from swap_action.errors import SwapError
+from swap_action.errors import InputError, SwapError
 from swap_action.host import ScriptedHost
 from swap_action.inputs import SwapOptions, other, swap_options_from
 from swap_action.nginxconf import ConfigSyntaxError, split_dump
@@ -39,12 +44,15 @@ from swap_action.transport.docker import DockerTransport
 
 from .compose import ComposeEnvironment
 from .environment import LB_IMAGE, UPSTREAM, AppSpec, Environment
+from .fleet import end_states, fleet_swap
 from .preflight import LONG_AT_ONCE_S, Probe, preflight
-from .records import RequestRecord, WebSocketRecord
+from .records import LbEndState, RequestRecord, WebSocketRecord
+from .staging import STAGING_HOST, STAGING_RATE
 from .traffic import WS_MAX_RECONNECTS, Traffic, TrafficPlan
 
 Progress = Callable[[str], None]
 DEMO_DRAIN_HOOK = "POST /admin/drain?grace=1"  # the demo app's: refuse new work, close WebSockets with 1001
+MAX_SKEW_S = 0.25
 
 
 @dataclass
@@ -107,6 +115,15 @@ class Scenario:
     lb_service: str | None = None
     compose_timeout: float = 120.0  # from `up` to every service healthy
     app_env: dict[str, str] = field(default_factory=dict)
+    # A fleet (simulation/fleet.py): this many LBs in front of the same two slots, the clients spread
+    # over them like DNS round robin, every LB swapped in one engine run (FleetEngine); max_skew (s)
+    # bounds the window between the first and the last LB proving a step live (skew_within_bound).
+    lbs: int = 1
+    max_skew: float = MAX_SKEW_S
+    # The staging route (simulation/staging.py): the managed file's '<upstream>_staging' (the idle
+    # slot) behind Host STAGING_HOST, probed at staging_rate req/s through the LBs (staging_idle).
+    staging_check: bool = False
+    staging_rate: float = STAGING_RATE
 
     @property
     def hook_closes_websockets(self) -> bool:
@@ -169,6 +186,8 @@ class RunResult:
     lb: LbInfo | None = None
     generator_processes: int = 1
     skipped_clients: dict[str, str] = field(default_factory=dict)  # client kind -> why it did not run
+    lb_names: list[str] = field(default_factory=list)  # every LB's container, in order (a fleet: several)
+    end_states: list[LbEndState] = field(default_factory=list)  # a fleet: each LB once the run is over
 
 
 def long_path_of(scenario: Scenario) -> str:
@@ -180,7 +199,10 @@ def long_path_of(scenario: Scenario) -> str:
 
 
 def engine_swap(env: Environment, options: SwapOptions, observer: Observer | None = None) -> SwapReport:
-    """The engine's swap; a failure is returned as the run's report (its outcome has the error)."""
+    """The engine's swap (a fleet's over every LB); a failure is returned as the run's report (its
+    outcome has the error)."""
+    if env.lbs > 1:
+        return fleet_swap(env, options, observer)
     with DockerTransport(env.lb_container_name) as transport:
         engine = Engine(ScriptedHost(transport), observer)
         try:
@@ -209,8 +231,22 @@ def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptio
             "drain-timeout": f"{scenario.drain_timeout}s",
             "drain-hook": scenario.drain_hook or "",
             "drain-policy": scenario.drain_policy,
+            **({"staging-upstream": env.staging_upstream} if env.staging_upstream else {}),
         }
     )
+
+
+def check_scenario(scenario: Scenario) -> None:
+    """A fleet or a staging check the harness cannot run is refused before any container starts."""
+    if scenario.lbs < 1:
+        raise InputError("--lbs", f"{scenario.lbs} load balancers", "use 1 (the default) or more")
+    if scenario.max_skew <= 0:
+        raise InputError("--max-skew", "must be more than 0", "e.g. --max-skew 250ms")
+    if scenario.compose and (scenario.lbs > 1 or scenario.staging_check):
+        flag = "--lbs" if scenario.lbs > 1 else "--staging-check"
+        raise InputError(flag, "a compose stack runs with one LB and no staging route", f"drop {flag} or --compose")
+    if scenario.staging_check and scenario.staging_rate <= 0:
+        raise InputError("--staging-rate", "must be more than 0", "e.g. --staging-rate 5")
 
 
 def environment_for(scenario: Scenario) -> Environment:
@@ -223,6 +259,8 @@ def environment_for(scenario: Scenario) -> Environment:
             nginx_template=scenario.nginx_template,
             nginx_conf=scenario.nginx_conf,
             upstream=scenario.upstream,
+            lbs=scenario.lbs,
+            staging_host=STAGING_HOST if scenario.staging_check else None,
         )
     return ComposeEnvironment(
         scenario.compose,
@@ -242,6 +280,7 @@ def environment_for(scenario: Scenario) -> Environment:
 
 def run(scenario: Scenario, progress: Progress = print) -> RunResult:
     wall = time.perf_counter()
+    check_scenario(scenario)
     env = environment_for(scenario)
     swap_options(scenario, env, "green")  # refused here, before any container starts
     if scenario.compose:
@@ -252,6 +291,8 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
             else f"the harness's LB ({scenario.lb_image})"
         )
         progress(f"starting the compose stack ({files}) and {lb_text} (testcontainers' Compose support)...")
+    elif scenario.lbs > 1:
+        progress(f"starting {scenario.lbs} LBs ({scenario.lb_image}), blue and green (testcontainers)...")
     else:
         progress(f"starting LB ({scenario.lb_image}), blue and green (testcontainers)...")
     env.start()
@@ -269,6 +310,8 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
         progress(f"managed upstream file: {lb.managed_file}; the harness added to {where}:")
         for line in lb.added or ["nothing"]:
             progress(f"  + {line}")
+        if env.lbs > 1:
+            progress(f"a fleet of {env.lbs} LBs, clients dealt out in turn: " + ", ".join(env.traffic_urls))
         lb.preflight = asyncio.run(_preflight(scenario, env))
         progress(
             "endpoints tried once through the LB: " + "; ".join(f"{p.role} {p.path} {p.detail}" for p in lb.preflight)
@@ -277,7 +320,16 @@ def run(scenario: Scenario, progress: Progress = print) -> RunResult:
         result.lb = lb
         result.startup_s = env.startup_s
         result.diagnostics = env.diagnostics()
-        result.lb_workers_after = [line for line in env.nginx_processes() if "nginx: worker" in line]
+        result.lb_names = env.lb_names
+        result.lb_workers_after = [
+            line for index in range(env.lbs) for line in env.nginx_processes(index) if "nginx: worker" in line
+        ]
+        if env.lbs > 1:
+            result.end_states = end_states(env, scenario.path)
+            progress(
+                "after the run: "
+                + "; ".join(f"lb{s.index + 1} file {s.file_live}, answers {s.answered}" for s in result.end_states)
+            )
     finally:
         env.stop()
     result.wall_s = time.perf_counter() - wall
@@ -337,6 +389,7 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
         ws_echo=scenario.ws_echo,
         # Each swap closes a WebSocket once (1001 from the drain hook, or a cut): one more reconnect per swap.
         ws_max_reconnects=WS_MAX_RECONNECTS + scenario.swaps,
+        lb_urls=tuple(env.traffic_urls) if env.lbs > 1 else (),
     )
     traffic = Traffic(plan, env.slot_of)
     loop = asyncio.get_running_loop()
@@ -344,6 +397,9 @@ async def _drive(scenario: Scenario, env: Environment, progress: Progress) -> Ru
     traffic.start_websockets(scenario.websockets)
     traffic.start_steady()
     await traffic.start_clients()
+    if scenario.staging_check:
+        traffic.start_staging(scenario.staging_rate, STAGING_HOST)
+        progress(f"staging route probed: Host {STAGING_HOST}, {scenario.staging_rate:g} req/s through the LBs")
     share = round(100 * scenario.keepalive_clients / max(1, scenario.keepalive_clients + scenario.fresh_clients))
     loop_kind = (
         f"closed loop: {scenario.keepalive_clients} keep-alive + {scenario.fresh_clients} fresh-connection clients"

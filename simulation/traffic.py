@@ -21,6 +21,12 @@ that happens, and browsers, urllib3 and aiohttp do. The harness therefore runs:
   (what real clients do); its failures count toward pass/fail;
 - ``fresh``: a new connection per request; its failures count toward pass/fail;
 - strict: the first attempt of every keepalive request, before any retry; reported beside.
+
+A fleet (``TrafficPlan.lb_urls``, several LBs in front of the same slots) is reached the way DNS
+round robin spreads clients: each steady request, each long request and each WebSocket connection
+goes to the next LB in turn (``RoundRobin``); a keep-alive connection stays with the LB it was
+opened to (one pool per LB). Every record says which LB it went through (``lb``). The real client
+libraries use the first LB.
 """
 
 from __future__ import annotations
@@ -87,6 +93,27 @@ class TrafficPlan:
     # Real client libraries (simulation/clients.py), each at client_rate req/s beside the steady load.
     client_kinds: tuple[str, ...] = ()
     client_rate: float = 50.0
+    # A fleet: each LB's base URL, dealt out in turn (empty: ``base_url`` only).
+    lb_urls: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The LBs' base URLs in order (one: ``base_url``)."""
+        return self.lb_urls or (self.base_url,)
+
+
+class RoundRobin:
+    """LB indexes in turn, as DNS round robin hands out addresses: the n-th pick is
+    ``(start + n) mod count``."""
+
+    def __init__(self, count: int, start: int = 0) -> None:
+        self.count = max(1, count)
+        self._next = start % self.count
+
+    def __call__(self) -> int:
+        index = self._next
+        self._next = (index + 1) % self.count
+        return index
 
 
 def processes_for(rate: float) -> int:
@@ -129,6 +156,8 @@ class Traffic:
         self.skipped_clients: dict[str, str] = {}  # kind -> why it did not run
         self.steady_started_at: float | None = None
         self.processes = 1
+        self._long_lbs = RoundRobin(len(plan.urls))
+        self._ws_lbs = RoundRobin(len(plan.urls))
 
     # -- steady load ----------------------------------------------------------------------
     def start_steady(self) -> None:
@@ -178,9 +207,14 @@ class Traffic:
             self._tasks.append(asyncio.create_task(self._steady(index, model, interval, first + offset)))
 
     async def _arrivals(self, model: str, rate: float, first_at: float, process: int) -> None:
-        """Open loop: a request due every 1/rate s (or at Poisson arrivals), whatever the responses do."""
-        pool = _Pool(fresh=model == "fresh", bound=self.plan.max_connections, first=process * 100_000)
-        url = self.plan.base_url + self.plan.path
+        """Open loop: a request due every 1/rate s (or at Poisson arrivals), whatever the responses do.
+        Each goes to the next LB in turn, on a connection of that LB's pool."""
+        urls = [base + self.plan.path for base in self.plan.urls]
+        pools = [
+            _Pool(fresh=model == "fresh", bound=self.plan.max_connections, first=process * 100_000 + lb * 10_000)
+            for lb in range(len(urls))
+        ]
+        next_lb = RoundRobin(len(urls), start=process)
         loop = asyncio.get_running_loop()
         to_wall = time.time() - loop.time()
         poisson = random.Random(self.plan.seed) if self.plan.arrivals == "poisson" else None
@@ -192,16 +226,18 @@ class Traffic:
             await asyncio.sleep(max(0.0, delay))
             if self._stop.is_set():
                 break
-            task = asyncio.create_task(self._due(pool, url, model, next_at + to_wall))
+            lb = next_lb()
+            task = asyncio.create_task(self._due(pools[lb], urls[lb], model, next_at + to_wall, lb))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
             next_at += poisson.expovariate(rate) if poisson else 1.0 / rate
-        self._sessions.extend(pool.sessions)
+        for pool in pools:
+            self._sessions.extend(pool.sessions)
 
-    async def _due(self, pool: _Pool, url: str, model: str, intended: float) -> None:
+    async def _due(self, pool: _Pool, url: str, model: str, intended: float, lb: int = 0) -> None:
         connection, waited = await pool.take()
         try:
-            record = await self._request(connection.session, url, "steady", model, connection.index)
+            record = await self._request(connection.session, url, "steady", model, connection.index, lb=lb)
         finally:
             pool.give(connection)
         record.intended, record.waited = intended, waited
@@ -210,7 +246,8 @@ class Traffic:
     async def _steady(self, client: int, model: str, interval: float, first_at: float) -> None:
         session = _new_session(fresh=model == "fresh")
         self._sessions.append(session)
-        url = self.plan.base_url + self.plan.path
+        lb = client % len(self.plan.urls)  # a closed-loop client keeps its LB, as it keeps its connection
+        url = self.plan.urls[lb] + self.plan.path
         loop = asyncio.get_running_loop()
         next_at = first_at
         while not self._stop.is_set():
@@ -221,7 +258,7 @@ class Traffic:
                 if self._stop.is_set():
                     break
             next_at = max(next_at + interval, loop.time() - interval)
-            self.requests.append(await self._request(session, url, "steady", model, client))
+            self.requests.append(await self._request(session, url, "steady", model, client, lb=lb))
 
     def _receive(self, generator: _Generator) -> None:
         """A generator process's message (the event loop calls this when its pipe is readable)."""
@@ -245,14 +282,22 @@ class Traffic:
             generator.finished.set()
 
     async def _request(
-        self, session: aiohttp.ClientSession, url: str, kind: str, model: str, client: int
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        kind: str,
+        model: str,
+        client: int,
+        *,
+        lb: int = 0,
+        headers: Mapping[str, str] | None = None,
     ) -> RequestRecord:
         start = time.time()
         strict_error: str | None = None
         attempts = 2 if model == "keepalive" and kind == "steady" else 1
         for attempt in range(attempts):
             try:
-                async with session.get(url) as response:
+                async with session.get(url, headers=headers) as response:
                     body = await response.read()
                     upstream = upstream_of(response.headers)
                     complete = _complete(kind, response.headers, body)
@@ -269,6 +314,7 @@ class Traffic:
                         None,
                         strict_error,
                         complete,
+                        lb=lb,
                     )
             except aiohttp.ClientConnectorError as exc:
                 error = f"connect: {exc}"
@@ -282,7 +328,9 @@ class Traffic:
                 error = f"{type(exc).__name__}: {exc}"
                 if model == "keepalive" and strict_error is None:
                     strict_error = error
-            return RequestRecord(kind, model, client, start, time.time(), 0, 0, None, "", error, strict_error, False)
+            return RequestRecord(
+                kind, model, client, start, time.time(), 0, 0, None, "", error, strict_error, False, lb=lb
+            )
         raise AssertionError("unreachable")
 
     # -- real client libraries --------------------------------------------------------------
@@ -343,9 +391,32 @@ class Traffic:
     async def _long(self, client: int) -> None:
         session = _new_session(fresh=False, timeout=LONG_TIMEOUT)
         self._sessions.append(session)
+        lb = self._long_lbs()
         self.requests.append(
-            await self._request(session, self.plan.base_url + self.plan.long_path, "long", "keepalive", client)
+            await self._request(session, self.plan.urls[lb] + self.plan.long_path, "long", "keepalive", client, lb=lb)
         )
+
+    # -- the staging route ----------------------------------------------------------------
+    def start_staging(self, rate: float, host: str) -> None:
+        """A low-rate prober of the staging route: ``rate`` GETs a second with ``Host: host``, each
+        on a new connection, the LBs in turn; recorded as kind "staging" (never in the steady counts)."""
+        self._tasks.append(asyncio.create_task(self._staging(rate, host)))
+
+    async def _staging(self, rate: float, host: str) -> None:
+        session = _new_session(fresh=True)
+        self._sessions.append(session)
+        next_lb = RoundRobin(len(self.plan.urls))
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stop.is_set():
+            lb = next_lb()
+            url = self.plan.urls[lb] + self.plan.path
+            self.requests.append(
+                await self._request(session, url, "staging", "fresh", 0, lb=lb, headers={"Host": host})
+            )
+            next_at = max(next_at + 1.0 / rate, loop.time())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(0.0, next_at - loop.time()))
 
     # -- WebSockets -----------------------------------------------------------------------
     def start_websockets(self, count: int) -> None:
@@ -357,26 +428,29 @@ class Traffic:
     async def _websocket(self, ws_id: int) -> None:
         session = _new_session(fresh=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
         self._sessions.append(session)
-        url = self.plan.base_url.replace("http://", "ws://") + str(self.plan.ws_path)
         attempt = 1
         while not self._stop.is_set() and attempt <= self.plan.ws_max_reconnects:
-            if not await self._one_websocket(session, url, ws_id, attempt):
+            lb = self._ws_lbs()  # each connection, a reconnection too, goes to the next LB
+            url = self.plan.urls[lb].replace("http://", "ws://") + str(self.plan.ws_path)
+            if not await self._one_websocket(session, url, ws_id, attempt, lb):
                 break
             # A real client reconnects after "going away" (or a cut): it lands on the new slot.
             attempt += 1
             await asyncio.sleep(WS_RECONNECT_DELAY)
 
-    async def _one_websocket(self, session: aiohttp.ClientSession, url: str, ws_id: int, attempt: int) -> bool:
+    async def _one_websocket(
+        self, session: aiohttp.ClientSession, url: str, ws_id: int, attempt: int, lb: int = 0
+    ) -> bool:
         opened = time.time()
         try:
             ws = await session.ws_connect(url, autoping=False, autoclose=True, heartbeat=None)
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.websockets.append(
-                WebSocketRecord(ws_id, attempt, opened, None, "", time.time(), None, "network", error=str(exc))
+                WebSocketRecord(ws_id, attempt, opened, None, "", time.time(), None, "network", error=str(exc), lb=lb)
             )
             return False
         upstream = upstream_of(ws._response.headers)
-        record = WebSocketRecord(ws_id, attempt, time.time(), self.slot_of(upstream), upstream)
+        record = WebSocketRecord(ws_id, attempt, time.time(), self.slot_of(upstream), upstream, lb=lb)
         record.events.append(record.opened_at)
         self.websockets.append(record)
         sender = asyncio.create_task(self._ws_sender(ws, record))

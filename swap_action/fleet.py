@@ -279,8 +279,10 @@ class Fleet:
         )
         drains = [run.report.drain for run in self.runs if run.report.drain is not None]
         self.report.drain = _longest(drains)
+        # The fleet's switch: the last LB proving it (none when it was restored everywhere).
         self.report.confirmed_at = max(
-            (run.report.confirmed_at for run in self.runs if run.report.confirmed_at is not None), default=None
+            (run.report.confirmed_at for run in self.runs if run.report.confirmed_at is not None and not run.restored),
+            default=None,
         )
         if not self.report.config_diff:
             self.report.config_diff = "".join(run.report.config_diff for run in self.runs)

@@ -13,7 +13,9 @@ from typing import Any
 
 import jinja2
 
+from ..report.fleet import FleetReport
 from ..report.model import Bucket, RunReport, Swap
+from ..report.output import lb_swap_text
 from .chart import build_chart
 from .geometry import Chart, fmt_ms, num, other_slot
 
@@ -72,6 +74,47 @@ class SwapTable:
 
 
 @dataclass(frozen=True)
+class LbRow:
+    """One LB's traffic over the run, and what it served once the run was over."""
+
+    lb: str
+    name: str
+    requests: str
+    failed: str
+    before: str
+    after: str
+    other: str  # long requests, WebSocket connections, staging probes
+    end: str
+    bad: bool = False
+
+
+@dataclass(frozen=True)
+class LbSwapLine:
+    """One LB's part in one swap."""
+
+    swap: int
+    lb: str
+    target: str
+    slots: str  # before -> after
+    changed: str
+    restored: str
+    confirm: str
+    drain: str
+    error: str
+    bad: bool = False
+
+
+@dataclass(frozen=True)
+class FleetView:
+    lbs: int
+    skew: str
+    skew_bad: bool
+    rows: list[LbRow]
+    swaps: list[LbSwapLine]
+    skew_rows: list[str]
+
+
+@dataclass(frozen=True)
 class View:
     passed: bool
     headline: list[str]
@@ -93,6 +136,7 @@ class View:
     # (service, role, container, image, state).
     stack: list[tuple[str, str]] = field(default_factory=list)
     services: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    fleet: FleetView | None = None  # two LBs or more: per-LB rows and the skew
 
 
 def error_type(swap: Swap) -> str:
@@ -191,7 +235,89 @@ def figures(report: RunReport) -> list[Figure]:
                 f"traffic for {timings.traffic_s} s",
             ],
         ),
+        *([_skew_figure(report.fleet)] if report.fleet else []),
     ]
+
+
+def _skew_figure(fleet: FleetReport) -> Figure:
+    worst = fleet.worst_skew_ms
+    return Figure(
+        "Skew between LBs",
+        fmt_ms(worst) if worst is not None else "-",
+        [
+            f"{fleet.lbs} LBs, bound {fmt_ms(fleet.max_skew_ms)}",
+            f"{len(fleet.skew)} step(s) measured" if fleet.skew else "no step was proven live on two LBs",
+            "first to last LB proving a step live (LB clocks)",
+        ],
+        worst is None or worst > fleet.max_skew_ms,
+    )
+
+
+def fleet_view(fleet: FleetReport | None) -> FleetView | None:
+    """The per-LB rows, each LB's part in each swap and the skew, formatted."""
+    if fleet is None:
+        return None
+    ends = {state.index + 1: state for state in fleet.end_state}
+    rows = []
+    for t in fleet.traffic:
+        end = ends.get(t.lb)
+        end_text = (
+            f"file {end.file_live or 'unreadable'}, answers {_slots(end.answered)}"
+            + (f" ({end.error})" if end.error else "")
+            if end
+            else "-"
+        )
+        rows.append(
+            LbRow(
+                f"lb{t.lb}",
+                t.name,
+                f"{t.requests:,}",
+                str(t.failed),
+                _slots(t.by_slot_before_switch),
+                _slots(t.by_slot_after_switch),
+                f"{t.long_requests} long, {t.websockets} WebSocket connections"
+                + (f", {t.staging} staging probes" if t.staging else ""),
+                end_text,
+                bool(t.failed) or (end is not None and len(set(end.answered)) != 1),
+            )
+        )
+    swaps = [
+        LbSwapLine(
+            swap=row.swap,
+            lb=f"lb{row.lb}",
+            target=row.target,
+            slots=f"{row.before or '?'} → {row.after or '?'}" if row.reported else "-",
+            changed="yes" if row.changed else "no",
+            restored="FAILED" if row.restore_failed else ("yes" if row.restored else "no"),
+            confirm=fmt_ms(row.confirm_ms),
+            drain=(
+                f"{row.drain.outcome} in {fmt_ms(row.drain.duration_ms)}, {row.drain.connections_left} connection(s) "
+                f"and {row.drain.workers_left} worker(s) left"
+                if row.drain
+                else "-"
+            ),
+            error=(f"{row.error.type}: {row.error.cause}" if row.error else "")
+            or ("" if row.reported else lb_swap_text(row)),
+            bad=bool(row.error or row.restore_failed or row.in_doubt or not row.reported),
+        )
+        for row in fleet.swaps
+    ]
+    worst = fleet.worst_skew_ms
+    skew = (
+        f"widest {fmt_ms(worst)} against a bound of {fmt_ms(fleet.max_skew_ms)}"
+        if worst is not None
+        else f"no step was proven live on two LBs (bound {fmt_ms(fleet.max_skew_ms)})"
+    )
+    return FleetView(
+        lbs=fleet.lbs,
+        skew=skew,
+        skew_bad=worst is None or worst > fleet.max_skew_ms,
+        rows=rows,
+        swaps=swaps,
+        skew_rows=[
+            f"swap {w.swap}: {w.percent}% to {w.slot}, {fmt_ms(w.window_ms)} across {w.lbs} LBs" for w in fleet.skew
+        ],
+    )
 
 
 def swap_tables(report: RunReport) -> list[SwapTable]:
@@ -277,6 +403,7 @@ def view(report: RunReport, buckets: list[Bucket]) -> View:
         preflight=[f"{p['role']} {p['path']}: {p['detail']}" for p in report.lb.get("preflight", [])],
         stack=stack_rows(report.lb.get("compose") or {}),
         services=service_rows(report.lb.get("compose") or {}),
+        fleet=fleet_view(report.fleet),
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..assertions import Check, client_matrix, failed_requests, load_held, websockets_on_old
 from ..records import RequestRecord, WebSocketRecord
+from .fleet import build_fleet
 from .model import Bucket, Latency, LongRequest, LongRequests, Requests, RunReport, Swap, Timings, WebSockets
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def build(result: RunResult, checks: list[Check]) -> RunReport:
         diagnostics={} if passed else dict(result.diagnostics),
         lb=result.lb.to_dict() if result.lb else {},
         clients=client_matrix(result),
+        fleet=build_fleet(result),
     )
 
 

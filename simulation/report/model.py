@@ -10,6 +10,7 @@ from swap_action.outcome import ErrorInfo, SwapReport
 
 from ..assertions import Check
 from ..records import WebSocketRecord
+from .fleet import FleetReport
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,8 @@ class RunReport:
     lb: dict[str, Any] = field(default_factory=dict)
     # Real client libraries: kind -> requests, failed, per swap, what failed, skipped (why).
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A fleet (two LBs or more): traffic per LB, each LB's part in each swap, the skew, the end state.
+    fleet: FleetReport | None = None
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.assertions if c.name == name), None)
@@ -246,4 +249,5 @@ class RunReport:
             "diagnostics": dict(self.diagnostics),
             **({"lb": dict(self.lb)} if self.lb else {}),
             **({"clients": dict(self.clients)} if self.clients else {}),
+            **({"fleet": self.fleet.to_dict()} if self.fleet else {}),
         }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..assertions import Check
 from .build import build, histogram
+from .fleet import FleetReport, LbSwapRow
 from .model import RunReport
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ def summary_lines(report: RunReport) -> list[str]:
                 f"new workers +{reload.new_workers_ms} ms, old stopped accepting +{reload.old_stopped_ms} ms, "
                 f"marker +{reload.marker_ms} ms"
             )
+    if report.fleet:
+        lines.extend(fleet_lines(report.fleet))
     for kind, row in report.clients.items():
         if row.get("skipped"):
             lines.append(f"  client {kind:<18}  {row['skipped']}")
@@ -112,3 +115,51 @@ def summary_lines(report: RunReport) -> list[str]:
         lines.append(f"  the LB's error log, last {min(len(shown), LOG_LINES)} {what} (all of it in report.json):")
         lines.extend("    " + line for line in shown[-LOG_LINES:])
     return lines
+
+
+def fleet_lines(fleet: FleetReport) -> list[str]:
+    """The terminal's per-LB rows: traffic, each LB's part in each swap, the skew, the end state."""
+    worst = fleet.worst_skew_ms
+    skew = f"widest skew {worst:.0f} ms" if worst is not None else "no skew measured"
+    lines = [
+        f"  LBs                       {fleet.lbs}, clients dealt out in turn; {skew} (bound {fleet.max_skew_ms:g} ms)"
+    ]
+    for t in fleet.traffic:
+        lines.append(
+            f"      lb{t.lb} {t.name}: {t.requests} requests, {t.failed} failed; before its first switch "
+            f"{t.by_slot_before_switch}, after its last {t.by_slot_after_switch}; {t.long_requests} long, "
+            f"{t.websockets} WebSocket connections" + (f", {t.staging} staging probes" if t.staging else "")
+        )
+    for row in fleet.swaps:
+        lines.append(f"      swap {row.swap} lb{row.lb}: {lb_swap_text(row)}")
+    for window in fleet.skew:
+        lines.append(
+            f"      swap {window.swap} skew at {window.percent}% to {window.slot}: {window.window_ms:.0f} ms "
+            f"across {window.lbs} LBs"
+        )
+    for state in fleet.end_state:
+        lines.append(
+            f"      after the run lb{state.index + 1}: managed file says {state.file_live or 'unreadable'}, "
+            f"answers {state.answered}" + (f" ({state.error})" if state.error else "")
+        )
+    return lines
+
+
+def lb_swap_text(row: LbSwapRow) -> str:
+    """One LB's part in one swap, in words (terminal and HTML)."""
+    if not row.reported:
+        return "no outcome from the engine"
+    parts = [f"{row.before or '?'} -> {row.after or '?'}"]
+    if row.confirm_ms is not None:
+        parts.append(f"{'switched' if row.restored else 'confirmed live'} +{row.confirm_ms:.0f} ms")
+    if row.restored:
+        parts.append("then restored (the previous config back, confirmed)")
+    if row.restore_failed:
+        parts.append("RESTORE FAILED")
+    if row.in_doubt:
+        parts.append("in doubt")
+    if row.drain:
+        parts.append(f"drain {row.drain.outcome} in {row.drain.duration_ms:.0f} ms")
+    if row.error:
+        parts.append(f"error {row.error.type}: {row.error.cause}")
+    return ", ".join(parts)
