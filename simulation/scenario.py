@@ -33,14 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from swap_action import keepalive
-from swap_action.engine import Engine
 from swap_action.errors import InputError, SwapError
-from swap_action.host import ScriptedHost
 from swap_action.inputs import SwapOptions, other, swap_options_from
 from swap_action.nginxconf import ConfigSyntaxError, split_dump
 from swap_action.outcome import ErrorInfo, SwapReport
 from swap_action.timeline import Observer, PlainObserver
-from swap_action.transport.docker import DockerTransport
 
 from .compose import ComposeEnvironment
 from .environment import LB_IMAGE, UPSTREAM, AppSpec, Environment
@@ -199,18 +196,9 @@ def long_path_of(scenario: Scenario) -> str:
 
 
 def engine_swap(env: Environment, options: SwapOptions, observer: Observer | None = None) -> SwapReport:
-    """The engine's swap (a fleet's over every LB); a failure is returned as the run's report (its
-    outcome has the error)."""
-    if env.lbs > 1:
-        return fleet_swap(env, options, observer)
-    with DockerTransport(env.lb_container_name) as transport:
-        engine = Engine(ScriptedHost(transport), observer)
-        try:
-            return engine.swap(options)
-        except SwapError:
-            if engine.last_report is None:
-                raise
-            return engine.last_report
+    """The engine's swap over every LB of ``env`` (one, or a fleet); a failure is returned as the
+    run's report (its outcome has the error)."""
+    return fleet_swap(env, options, observer)
 
 
 def swap_options(scenario: Scenario, env: Environment, target: str) -> SwapOptions:

@@ -51,8 +51,9 @@ def start_environment(
     ssh_user: str = "root",
     lb_tmpfs: dict[str, str] | None = None,
     lb_binds: dict[str, str] | None = None,
+    lbs: int = 1,
 ) -> Environment:
-    """A started ``Environment`` named ``<prefix>-<random>``; the caller stops it."""
+    """A started ``Environment`` (of ``lbs`` LBs) named ``<prefix>-<random>``; the caller stops it."""
     env = Environment(
         AppSpec(env=dict(blue_env or {})),
         AppSpec(env=dict(green_env or {}), healthy=green_healthy),
@@ -61,6 +62,7 @@ def start_environment(
         ssh_user=ssh_user,
         lb_tmpfs=lb_tmpfs,
         lb_binds=lb_binds,
+        lbs=lbs,
     )
     try:
         return env.start()
@@ -87,6 +89,18 @@ class Answer:
     status: int
     body: str
     upstream_addr: str
+
+
+def http_get(url: str) -> Answer:
+    """One request on a new connection: its status, body and the LB's X-Upstream-Addr."""
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return Answer(
+                response.status, response.read().decode().strip(), response.headers.get("X-Upstream-Addr", "")
+            )
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, exc.read().decode().strip(), exc.headers.get("X-Upstream-Addr", ""))
 
 
 @dataclass
@@ -127,14 +141,7 @@ class LbStack:
 
     # -- from the host, through the published port ------------------------------------------
     def get(self, path: str = "/") -> Answer:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers={"Connection": "close"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return Answer(
-                    response.status, response.read().decode().strip(), response.headers.get("X-Upstream-Addr", "")
-                )
-        except urllib.error.HTTPError as exc:
-            return Answer(exc.code, exc.read().decode().strip(), exc.headers.get("X-Upstream-Addr", ""))
+        return http_get(f"http://127.0.0.1:{self.port}{path}")
 
     @contextlib.contextmanager
     def long_request(self, seconds: int, lead: float = 0.2) -> Iterator[None]:

@@ -17,20 +17,17 @@ the whole fleet) is shared with the act test of the fleet workflow (test_fleet_a
 from __future__ import annotations
 
 import re
-import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from lb_fixtures import MANAGED, ROOT, Answer, CliRun
+from lb_fixtures import MANAGED, ROOT, Answer, CliRun, http_get, start_environment
 
-from simulation.environment import UPSTREAM, DockerUnavailable, Environment, StartupError
+from simulation.environment import UPSTREAM, Environment
 from swap_action.upstream import marker_address, parse_state
 
 pytestmark = pytest.mark.docker
@@ -47,15 +44,8 @@ done
 
 
 def start_fleet(prefix: str, lbs: int = 2) -> Environment:
-    """A started ``Environment`` of ``lbs`` LBs named ``<prefix>-<random>``; the caller stops it.
-    (``lb_fixtures.start_environment``'s skip without Docker and failure naming a missing image.)"""
-    env = Environment(name=f"{prefix}-{secrets.token_hex(4)}", lbs=lbs)
-    try:
-        return env.start()
-    except DockerUnavailable as exc:
-        pytest.skip(str(exc))
-    except StartupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    """A started ``Environment`` of ``lbs`` LBs named ``<prefix>-<random>``; the caller stops it."""
+    return start_environment(prefix, lbs=lbs)
 
 
 @dataclass(frozen=True)
@@ -121,15 +111,7 @@ class FleetStack:
 
     # -- through LB ``index``, from this host ------------------------------------------------
     def get(self, index: int, path: str = "/") -> Answer:
-        url = self.env.traffic_urls[index] + path
-        request = urllib.request.Request(url, headers={"Connection": "close"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return Answer(
-                    response.status, response.read().decode().strip(), response.headers.get("X-Upstream-Addr", "")
-                )
-        except urllib.error.HTTPError as exc:
-            return Answer(exc.code, exc.read().decode().strip(), exc.headers.get("X-Upstream-Addr", ""))
+        return http_get(self.env.traffic_urls[index] + path)
 
     def bodies(self, index: int, count: int = 10) -> set[str]:
         """What answers through LB ``index`` (the demo app answers its slot's name), 200s only."""
