@@ -273,7 +273,11 @@ def _lb_line(lb: LbOutcome) -> str:
 
 def _run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     targets = targets_of(args)
-    statuses = [_status_of(args, target, out) for target in targets]
+    statuses = []
+    for index, target in enumerate(targets):
+        if index and not args.json:
+            print(file=out)  # one block per load balancer
+        statuses.append(_status_of(args, target, out))
     if args.json:
         print(json.dumps(statuses[0] if len(statuses) == 1 else statuses, indent=2), file=out)
     return EXIT_OK

@@ -54,7 +54,9 @@ class Step:
     def label(self) -> str:
         """For people only (logs, tables): never parsed back."""
         if self.lb:
-            return f"{self.lb}: {Step(self.phase, self.started_at, self.slot, self.percent).label}"
+            return f"{self.lb}: {Step(self.phase, self.started_at, self.slot, self.percent, data=self.data).label}"
+        if self.phase is Phase.HOOK and self.data.get("hook"):
+            return f"{self.phase.value} {self.data['hook']}"
         if self.percent is not None and self.slot:
             return f"{self.phase.value} ({self.percent}% to {self.slot})"
         if self.slot:

@@ -882,12 +882,10 @@ def hook_step(
     """Run one hook as a step of its own (GitHub: a collapsed log group with its output); its
     record goes in the report. A failure raises ``HookError``: what follows depends on the hook."""
     failpoints.reach(name)
-    with timeline.step(Phase.HOOK) as step:
+    with timeline.step(Phase.HOOK, data={"hook": name}) as step:
         ran = hooks.run_hook(name, command, env, options.hook_timeout, timeline.observer)
         report.hooks.append(ran)
-        step.data = {"hook": name, "exit_code": ran.exit_code, "timed_out": ran.timed_out}
-        step.detail = name + (
-            f": stopped after {options.hook_timeout:g}s" if ran.timed_out else f": exit {ran.exit_code}"
-        )
+        step.data |= {"exit_code": ran.exit_code, "timed_out": ran.timed_out}
+        step.detail = f"stopped after {options.hook_timeout:g}s" if ran.timed_out else f"exit {ran.exit_code}"
         if not ran.ok:
             raise hooks.hook_error(ran)

@@ -51,8 +51,10 @@ class Timeline:
         return (time.perf_counter() - self._t0) * 1000
 
     @contextmanager
-    def step(self, phase: Phase, *, slot: str | None = None, percent: int | None = None) -> Iterator[Step]:
-        record = Step(phase=phase, started_at=time.time(), slot=slot, percent=percent, lb=self.lb)
+    def step(
+        self, phase: Phase, *, slot: str | None = None, percent: int | None = None, data: dict[str, Any] | None = None
+    ) -> Iterator[Step]:
+        record = Step(phase=phase, started_at=time.time(), slot=slot, percent=percent, lb=self.lb, data=data or {})
         self.steps.append(record)
         self.observer.step_started(record)
         start = time.perf_counter()
