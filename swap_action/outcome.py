@@ -144,7 +144,7 @@ class DrainOutcome:
                 "answer recently used connections until then)"
             )
         if self.outcome == "complete":
-            return f"drained in {self.duration_ms:.0f} ms: no connection left to the old slot, old workers gone{hook}"
+            return f"drained in {self.duration_ms:.0f} ms: the old workers hold no connection to the old slot and are gone{hook}"
         action = "stopped them" if self.outcome == "cut" else "left them running"
         return (
             f"drain deadline reached after {self.duration_ms:.0f} ms with {self.connections_left} connection(s) "

@@ -92,7 +92,7 @@ def test_outcome_to_dict_and_ok() -> None:
 def test_drain_summary_for_each_outcome() -> None:
     hook = (("http://blue:8080/admin/drain", 202),)
     assert DrainOutcome("complete", 80.4, 0, 0, hook).summary() == (
-        "drained in 80 ms: no connection left to the old slot, old workers gone; drain hook answered 202"
+        "drained in 80 ms: the old workers hold no connection to the old slot and are gone; drain hook answered 202"
     )
     assert DrainOutcome("cut", 30000, 2, 1).summary() == (
         "drain deadline reached after 30000 ms with 2 connection(s) and 1 old worker(s) left: stopped them"
