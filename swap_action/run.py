@@ -89,6 +89,7 @@ class Run:
         self.early_gate: tuple[str, tuple[str, ...]] | None = None  # (id, URLs) begin started checking
         self.old_workers: set[int] = set()
         self.staging_upstream: str | None = None  # the staging upstream the last candidate defines
+        self.served_unknown = False  # Nginx served another generation than the file's (a run died before its reload)
 
     @property
     def path(self) -> str:
@@ -248,6 +249,7 @@ class Run:
             if not self.options.dry_run and self._file_not_served(state.generation):
                 # A run died between writing the file and its reload: the file is what was asked
                 # for, Nginx still serves what was before. A reload makes the file live.
+                self.served_unknown = True  # what Nginx served before is not what the file says
                 self.reload_confirm(state.generation, 100)
                 return True
             self.observer.info(f"{self.target} is already live with these servers: nothing to change")
@@ -569,7 +571,7 @@ class Run:
 
     def finish(self, error: SwapError | None) -> None:
         """The one outcome, from what is live at the end."""
-        previous = self.state.live if self.state else None
+        previous = self.state.live if self.state and not self.served_unknown else None
         changed = self.signalled_percent is not None and not self.restored
         if (self.restore_failed and changed) or self.in_doubt:
             active: str | None = None  # neither the new nor the old config was proven live

@@ -308,13 +308,25 @@ class FakeHost(LbHost):
         gate: str = "",
         reload: ReloadRequest | None = None,
         proof: tuple[str, str] | None = None,
-        *,
-        check_only: bool = False,
     ) -> Installed:
         """``install``: the candidate in the live file's place, the whole config tested, the target
-        health-checked; both good: applied (old bytes kept as ``.previous``), else put back.
-        ``check_only`` (``check``): put back whatever the verdict, never reloaded."""
-        self.calls.append("check" if check_only else "install")
+        health-checked; both good: applied (old bytes kept as ``.previous``), else put back."""
+        self.calls.append("install")
+        return self._installed(config_path, text, generation, health_urls, gate, reload, proof, check_only=False)
+
+    def _installed(
+        self,
+        config_path: str,
+        text: str,
+        generation: str,
+        health_urls: Sequence[str],
+        gate: str,
+        reload: ReloadRequest | None,
+        proof: tuple[str, str] | None,
+        *,
+        check_only: bool,
+    ) -> Installed:
+        """install's work; ``check_only`` (``check``): put back whatever the verdict, never reloaded."""
         if proof:
             marker = _MARKER.search(self.served)
             if marker is None or (marker.group("generation"), marker.group("path")) != (proof[1], config_path):
@@ -354,7 +366,8 @@ class FakeHost(LbHost):
         gate: str = "",
         proof: tuple[str, str] | None = None,
     ) -> Installed:
-        return self.install(config_path, text, generation, health_urls, max_s, gate, None, proof, check_only=True)
+        self.calls.append("check")
+        return self._installed(config_path, text, generation, health_urls, gate, None, proof, check_only=True)
 
     # -- LbHost: reloading -----------------------------------------------------------------
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:

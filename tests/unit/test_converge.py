@@ -27,6 +27,7 @@ def test_a_file_nginx_does_not_serve_is_reloaded_when_it_already_names_the_targe
     assert "reload_and_confirm" in fake.calls and "install" not in fake.calls
     assert fake.served == written, "Nginx now serves the file"
     assert report.outcome.result is Result.SWAPPED and report.outcome.changed and report.outcome.active == "green"
+    assert report.outcome.previous is None, "what Nginx served before is not what the file said"
     assert any("Nginx serves generation" in line for line in quiet.lines)
 
 

@@ -119,11 +119,7 @@ def test_a_verify_failure_through_one_lb_restores_every_lb() -> None:
 def test_an_lb_that_dies_at_commit_fails_the_run_with_the_others_restored() -> None:
     one, two = FakeHost(), FakeHost()
 
-    original = two.install
-
-    def gone(*args: object, check_only: bool = False, **kwargs: object) -> object:
-        if check_only:  # prepare went through; the container dies before commit
-            return original(*args, check_only=True, **kwargs)  # type: ignore[arg-type]
+    def gone(*args: object, **kwargs: object) -> object:  # prepare went through; it dies before commit
         raise TransportError("docker://lb2 is gone (the container was killed)", "start it again")
 
     two.install = gone  # type: ignore[method-assign]
@@ -254,11 +250,8 @@ def test_the_lbs_run_their_phases_side_by_side() -> None:
 
 def test_an_lb_whose_container_is_gone_before_commit_is_not_in_doubt_and_the_run_is_restored() -> None:
     one, two = FakeHost(), FakeHost()
-    original = two.install
 
-    def refused(*args: object, check_only: bool = False, **kwargs: object) -> object:
-        if check_only:
-            return original(*args, check_only=True, **kwargs)  # type: ignore[arg-type]
+    def refused(*args: object, **kwargs: object) -> object:
         raise TransportError.unsent("docker exec into docker://lb2 failed: 409 is not running", "start it")
 
     two.install = refused  # type: ignore[method-assign]
@@ -277,8 +270,7 @@ def test_commit_applies_on_every_lb_before_any_reloads() -> None:
         install, reload = host.install, host.reload_and_confirm
 
         def traced_install(*args: object, _name: str = name, _f: object = install, **kwargs: object) -> object:
-            if not kwargs.get("check_only"):
-                order.append(f"{_name} install")
+            order.append(f"{_name} install")
             return _f(*args, **kwargs)  # type: ignore[operator]
 
         def traced_reload(*args: object, _name: str = name, _f: object = reload, **kwargs: object) -> object:

@@ -45,6 +45,7 @@ from test_github import read_outputs
 from swap_action import action
 from swap_action.errors import InputError, StateError
 from swap_action.github import Commands, output_block
+from swap_action.hooks import HOOK_NAMES
 from swap_action.host import Begun, Installed, Planned, ScriptedHost
 from swap_action.host.api import HttpAnswer, ReloadRequest
 from swap_action.host.scripted import program
@@ -292,15 +293,21 @@ EXTRA_FUZZ: dict[str, st.SearchStrategy[str]] = {
     "verify-url": fuzzed(*URL_EXAMPLES),
     "verify-expect": fuzzed("green", "200", "blue"),
     "drain-hook": fuzzed("POST /admin/drain", "/admin/drain", "DELETE /admin/x?y=1"),
+    # Hooks are shell commands the workflow's author writes: fuzzed text would run as one here.
+    **{hook: st.sampled_from(["", "true", "exit 3", 'test -n "$SWAP_TARGET_SLOT"']) for hook in HOOK_NAMES},
 }
 
 
 @st.composite
 def action_inputs(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, str | None]]:
-    """(every input's text, each secret input's token): good values, up to three of them fuzzed."""
+    """(every input's text, each secret input's token): good values, up to three of them fuzzed
+    (a hook only ever from its short list of harmless commands)."""
     values = {name: draw(st.sampled_from(GOOD.get(name, (BY_DEFAULT[name],)))) for name in FUZZABLE}
     for name in draw(st.lists(st.sampled_from(FUZZABLE), max_size=3, unique=True)):
         good = GOOD.get(name, (BY_DEFAULT[name],))
+        if name in HOOK_NAMES:
+            values[name] = draw(EXTRA_FUZZ[name])
+            continue
         values[name] = draw(EXTRA_FUZZ.get(name, fuzzed(*good)) if draw(st.booleans()) else fuzzed(*good))
     tokens: dict[str, str | None] = {}
     for name in SECRETS:
