@@ -33,7 +33,7 @@ from .errors import RestoreError, StateError, SwapError
 from .host import LbHost
 from .inputs import SwapOptions
 from .outcome import DrainOutcome, ErrorInfo, LbOutcome, Outcome, Phase, Result, Skew, SwapReport
-from .run import Run, _diff, hook_facts, hook_step
+from .run import Run, hook_facts, hook_step
 from .timeline import BufferedObserver, Observer, PlainObserver, Timeline
 
 
@@ -177,8 +177,7 @@ class Fleet:
                 with self.timeline.step(Phase.PAUSE, slot=self.target, percent=percent):
                     time.sleep(self.options.step_pause)
         for index in self.active:
-            run = self.runs[index]
-            run.report.config_diff = _diff_of(run)
+            self.runs[index].record_diff()
 
     def _apply(self, run: Run, *, percent: int) -> None:
         text, generation = self.rendered[run.lb or ""]
@@ -188,11 +187,7 @@ class Fleet:
         run.reload_confirm(self.rendered[run.lb or ""][1], percent)
 
     def hook(self, name: str) -> None:
-        command = {
-            "pre-switch": self.options.pre_switch,
-            "post-switch": self.options.post_switch,
-            "post-drain": self.options.post_drain,
-        }[name]
+        command = self.options.hook_command(name)
         if not command:
             return
         lead = self.runs[self.active[0]]
@@ -328,9 +323,8 @@ class Fleet:
         return values, found
 
     def _nothing_to_do(self, index: int) -> bool:
-        found: list[bool] = []
-        self.each([index], lambda run: found.append(run.nothing_to_do()))
-        return bool(found and found[0])
+        values, _ = self._each([index], Run.nothing_to_do, stop=True)
+        return bool(values[0])
 
 
 def _naming(name: str, error: SwapError) -> SwapError:
@@ -361,7 +355,3 @@ def _lb_outcome(name: str, run: Run) -> LbOutcome:
 
 def _longest(drains: list[DrainOutcome]) -> DrainOutcome | None:
     return max(drains, key=lambda drain: drain.duration_ms, default=None)
-
-
-def _diff_of(run: Run) -> str:
-    return _diff(run.original or "", run.current, run.path)

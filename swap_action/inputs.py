@@ -259,6 +259,10 @@ class SwapOptions:
     staging_requested: bool = False  # staging-upstream was given explicitly (adoption adds it then)
     staging_url: str | None = None  # how a person (and the pre-switch hook) reaches the staging route
 
+    def hook_command(self, name: str) -> str | None:
+        """The command of the hook ``name`` (pre-switch, post-switch or post-drain); None: unset."""
+        return {"pre-switch": self.pre_switch, "post-switch": self.post_switch, "post-drain": self.post_drain}[name]
+
     @property
     def shown_verify_url(self) -> str | None:
         """verify-url as logs, errors and reports show it: a password in it is ``***``."""

@@ -123,7 +123,7 @@ class Run:
                 self.reload_confirm(generation, percent, reloaded)
                 self.verify(percent)
                 self.pause(index, percent)
-            self.report.config_diff = _diff(self.original or "", self.current, self.path)
+            self.record_diff()
             self.hook("post-switch", generation)
             self.switched = True  # verified: a failure from here on (the drain) never undoes the swap
             self.drain()
@@ -392,14 +392,14 @@ class Run:
 
     def hook(self, name: str, generation: str) -> None:
         """A pre-switch, post-switch or post-drain command, when one is set (``hook_step``)."""
-        command = {
-            "pre-switch": self.options.pre_switch,
-            "post-switch": self.options.post_switch,
-            "post-drain": self.options.post_drain,
-        }[name]
+        command = self.options.hook_command(name)
         if command:
             facts = hook_facts(self.options, name, [self.lb or self.host.description], self, generation)
             hook_step(self.timeline, self.report, self.options, name, command, facts)
+
+    def record_diff(self) -> None:
+        """The managed file's change, as this run left it (before -> now)."""
+        self.report.config_diff = _diff(self.original or "", self.current, self.path)
 
     def reload_confirm(self, generation: str, percent: int, done: tuple[ReloadResult, float] | None = None) -> None:
         """Reload and prove the new generation is served (``done``: install already did, in its trip)."""

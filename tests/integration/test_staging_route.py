@@ -133,7 +133,8 @@ def test_the_staging_host_reaches_the_idle_slot_and_the_drain_still_completes(
             started = time.monotonic()
             report = Engine(host).swap(options)
             swapped = time.monotonic()
-        time.sleep(0.5)
+        # A staging answer after the swap: the new workers' keep-alive connections to blue exist.
+        wait_for(lambda: any(at > swapped for at, _, _ in client.answers), "a staging answer after the swap")
         # New workers still talk to the old slot (staging, keep-alive): every connection counts
         # there, none of the old workers'. Read as root without CAP_SYS_PTRACE: through setpriv.
         connections = host.connections(["blue:8080"])

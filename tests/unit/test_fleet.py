@@ -4,6 +4,7 @@ changed LB restored when one fails."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from fakes import FakeHost
@@ -214,7 +215,7 @@ def test_a_post_switch_hook_failure_restores_every_lb() -> None:
     assert engine.last_report is not None and engine.last_report.outcome.result is Result.RESTORED
 
 
-def test_hooks_see_the_swap_facts_and_run_in_order(tmp_path: pytest.TempPathFactory) -> None:
+def test_hooks_see_the_swap_facts_and_run_in_order(tmp_path: Path) -> None:
     log = f"{tmp_path}/hooks.log"
     record = f'echo "$SWAP_HOOK $SWAP_LIVE_SLOT $SWAP_TARGET_SLOT $SWAP_LBS" >> {log}'
     fleet(FakeHost(), FakeHost()).swap(options(pre_switch=record, post_switch=record, post_drain=record))
