@@ -423,7 +423,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         if args.command == "lock":
             return _run_lock(args, out)
         if args.command == "sudo-setup":
-            print(cut_helper() if args.helper else "\n".join(sudoers_lines(args.user, args.nginx)), file=out)
+            print(cut_helper(args.nginx) if args.helper else "\n".join(sudoers_lines(args.user, args.nginx)), file=out)
             return EXIT_OK
         options = swap_options(args)
         return _run_swap(args, options, out, err)

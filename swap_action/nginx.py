@@ -8,6 +8,11 @@ from .errors import ConfigTestError
 
 _HINTS = (
     (
+        re.compile(r"\(13: Permission denied\)"),
+        "nginx -t needs root here (it opens the pid file, logs and TLS keys as Nginx's master does): run as "
+        "root, or as this user with sudo: true (--sudo) and the sudoers lines of the README's 'Least privilege'.",
+    ),
+    (
         re.compile(r'invalid parameter "weight=0"'),
         "Nginx rejects weight=0: a server that must get no traffic is written 'down' (or left out).",
     ),

@@ -816,7 +816,13 @@ def _reload_error(result: ReloadResult, timeout: float) -> ReloadError:
         f"the new config was not live after {timeout:.1f}s (new workers: {_known(result.new_workers)}, "
         f"old workers still accepting: {_known(result.old_left)}, marker answering: "
         f"{'yes' if result.marker_ok else 'no' if result.marker_ok is not None else '?'})",
-        "Nginx may have refused the reload silently (e.g. a listen port in use): read its error log",
+        "Nginx may have refused the reload silently (e.g. a listen port in use): read its error log"
+        + (
+            f"; this user cannot read it ({result.errlog_unreadable}), so a refusal could not be told: "
+            "let it read the log (Debian: usermod -aG adm USER)"
+            if result.errlog_unreadable
+            else ""
+        ),
     )
 
 

@@ -98,6 +98,7 @@ class ReloadResult:
     new_workers: int | None = None  # at a timeout: what was seen
     old_left: int | None = None
     marker_ok: bool | None = None
+    errlog_unreadable: str = ""  # the error log this user could not read (a refusal went unseen)
 
     @property
     def confirmed(self) -> bool:

@@ -27,7 +27,12 @@ reload_confirm() {
     done
     field old_workers "$_old"
     _offset=0
-    if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then _offset=$(wc -c < "$_errlog"); fi
+    if [ "$_errlog" != "-" ] && [ -f "$_errlog" ]; then
+        # A log this user cannot read (Debian's is root:adm 0640) hides a refusal: said, so that a
+        # timeout can name it.
+        [ -r "$_errlog" ] || field errlog_unreadable "$_errlog"
+        _offset=$(wc -c < "$_errlog" 2>/dev/null || echo 0)
+    fi
     # SIGHUP to the master is what `nginx -s reload` sends, without first parsing the whole config
     # to find the pid file (the config was tested already; a refusal shows as [emerg] below).
     # The builtin kill goes first and the clock is read just after it (a fork later): timings

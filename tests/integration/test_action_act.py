@@ -226,6 +226,8 @@ def test_release_over_ssh_as_deploy_with_sudo_there_and_back(workflow: tuple[Pat
     env = start_environment("bgactssh", ssh_authorized_keys=f"{key.get_name()} {key.get_base64()}", ssh_user="deploy")
     try:
         release = Release(LbStack(env), repo, act)
+        sshd = release.stack.exec("sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")[1].decode()
+        assert "PermitRootLogin=no" in sshd, "root login is disabled on this LB"
         secrets = {"LB_SSH_KEY": buffer.getvalue(), "LB_KNOWN_HOSTS": env.known_hosts()}
         for expected, previous in (("green", "blue"), ("blue", "green")):
             run = release.run(to="auto", verify_expect=expected, workflow=SSH_WORKFLOW, secrets=secrets)

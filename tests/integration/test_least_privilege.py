@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from lb_fixtures import MANAGED, ROOT, CliRun, LbStack, start_ssh_environment
 
+from swap_action.host.scripted import CUT_HELPER, sudoers_lines
 from swap_action.upstream import parse_state
 
 pytestmark = pytest.mark.docker
@@ -77,19 +78,66 @@ def test_without_sudo_deploy_is_stopped_before_any_change(deploy: tuple[LbStack,
     assert stack.managed_bytes() == before and not stack.exists(f"{MANAGED}.lock")
 
 
-@pytest.mark.parametrize("rule", ["/usr/sbin/nginx -s reload", "/usr/sbin/nginx -t -q"])
+@pytest.mark.parametrize("line", sudoers_lines("deploy"), ids=lambda line: line.split("NOPASSWD: ")[1])
 def test_a_missing_sudoers_line_stops_the_run_before_any_change_naming_it(
-    deploy: tuple[LbStack, list[str]], rule: str
+    deploy: tuple[LbStack, list[str]], line: str
 ) -> None:
     stack, flags = deploy
     before = stack.managed_bytes()
     stack.exec("cp", SUDOERS, "/tmp/sudoers.bak")
-    stack.exec("sed", "-i", f"\\|NOPASSWD: {rule}$|d", SUDOERS)
+    code, out = stack.exec("sh", "-c", f"grep -vxF '{line}' /tmp/sudoers.bak > {SUDOERS}")
+    assert code == 0 and line not in stack.exec("cat", SUDOERS)[1].decode(), out
     try:
         refused = as_deploy(stack, flags, "swap", "--sudo", "--to", "green")
     finally:
         stack.exec("cp", "/tmp/sudoers.bak", SUDOERS)
     assert refused.code == 1, refused
-    assert f"deploy ALL=(root) NOPASSWD: {rule}" in refused.err, refused.err
+    assert line in refused.err, refused.err
     assert "nothing was changed" in refused.err
     assert stack.managed_bytes() == before and not stack.exists(f"{MANAGED}.lock")
+
+
+def test_the_cut_helper_takes_no_arguments_through_sudo(deploy: tuple[LbStack, list[str]]) -> None:
+    stack, _ = deploy
+    code, out = stack.exec("su", "deploy", "-c", f"sudo -n {CUT_HELPER} --anything")
+    assert code != 0 and b"password is required" in out, out  # sudoers' '""': no argument allowed
+    code, out = stack.exec("su", "deploy", "-c", f"sudo -n {CUT_HELPER}")
+    assert code == 0, out
+
+
+@pytest.fixture(scope="module")
+def engine_on_the_lb(deploy: tuple[LbStack, list[str]]) -> LbStack:
+    """The engine itself on the LB host, as a self-hosted runner there runs it (``target: local``):
+    Debian's python3 and jinja2, this checkout's package, run as 'deploy'."""
+    stack, _ = deploy
+    code, out = stack.exec(
+        "sh", "-c",
+        "apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        "--no-install-recommends python3-minimal python3-jinja2 >/dev/null && python3 -c 'import jinja2'",
+    )  # fmt: skip
+    assert code == 0, out.decode(errors="replace")[-2000:]
+    subprocess.run(["docker", "cp", str(ROOT / "swap_action"), f"{stack.lb_name}:/opt/"], check=True)
+    assert stack.exec("chmod", "-R", "a+rX", "/opt/swap_action")[0] == 0
+    return stack
+
+
+def as_deploy_locally(stack: LbStack, *args: str) -> tuple[int, str]:
+    command = " ".join(["cd /opt && python3 -m swap_action", *args, "--target local --config-path", MANAGED])
+    code, out = stack.exec("su", "deploy", "-c", command)
+    return code, out.decode(errors="replace")
+
+
+def test_a_swap_on_the_lb_itself_as_deploy_with_sudo_there_and_back(engine_on_the_lb: LbStack) -> None:
+    stack = engine_on_the_lb
+    assert live(stack) == "blue"
+    before = stack.managed_bytes()
+    code, out = as_deploy_locally(stack, "swap", "--to", "green")
+    assert code == 1 and "sudo: true" in out, out  # not root, no sudo: nginx -t cannot run
+    assert stack.managed_bytes() == before and not stack.exists(f"{MANAGED}.lock")
+    for slot in ("green", "blue"):
+        code, out = as_deploy_locally(
+            stack, "swap", "--sudo", "--to", "auto", "--verify-url", "http://127.0.0.1/", "--verify-expect", slot
+        )
+        assert code == 0, out
+        assert live(stack) == slot and stack.bodies(10) == {slot}
+    assert stack.exec("stat", "-c", "%U", MANAGED)[1].decode().strip() == "deploy"
