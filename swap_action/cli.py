@@ -22,6 +22,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +32,7 @@ from .errors import InputError, SwapError
 from .fleet import FleetEngine
 from .host import ScriptedHost
 from .host.scripted import CUT_HELPER, cut_helper, sudoers_lines
+from .host.wire import printable
 from .inputs import (
     BY_NAME,
     SwapOptions,
@@ -351,29 +353,78 @@ def _run_lock(args: argparse.Namespace, out: TextIO) -> int:
         config_path = given or preflight.discover(preflight.config_of(host.dump_config()), upstream)
         where = lock_dir_for(config_path)
         lock = host.lock_status(where) if args.action == "status" else host.break_lock(where)
+    # The owner text was read on the LB: untrusted, shown printable only (no newline, no escape).
+    holder = printable(lock.holder, 200) if lock.held else ""
+    since = _utc(lock.since) if lock.held else None
     status = {
         "lock": where,
         "held": lock.held,
-        "holder": lock.holder or None,
+        "holder": holder or None,
+        "since": since,  # ISO 8601, UTC, the LB's clock
         "age_s": lock.age_s,
         "lease_left_s": lock.left_s,
+        "run_url": _run_url(holder),
         "broken": lock.held if args.action == "break" else False,
     }
     if args.json:
         print(json.dumps(status, indent=2), file=out)
-    elif not lock.held:
+        return EXIT_OK
+    if not lock.held:
         print(f"{where}: free" + (": nothing to break" if args.action == "break" else ""), file=out)
-    elif args.action == "break":
-        print(f"{where}: broke the lock held by {lock.holder} for {lock.age_s}s", file=out)
-    else:
-        left = lock.left_s if lock.left_s is not None else 0
-        lease = (
-            f"its lease ends in {left}s unless its holder renews it (it does every few seconds while it runs)"
-            if left >= 0
-            else f"its lease ended {-left}s ago: the holder died, the next swap takes it over"
-        )
-        print(f"{where}: held by {lock.holder} for {lock.age_s}s; {lease}", file=out)
+        return EXIT_OK
+    print(f"{where}: " + ("broke the lock; it was held" if args.action == "break" else "held"), file=out)
+    for name, value in _lock_rows(status, broken=args.action == "break"):
+        print(f"  {name + ':':<12} {value}", file=out)
     return EXIT_OK
+
+
+_RUN_URL = re.compile(
+    r"https?://[A-Za-z0-9.:-]+(?:/[A-Za-z0-9._-]+){2}/actions/runs/[0-9]+(?:/attempts/[0-9]+)?(?= |$)"
+)
+
+
+def _run_url(holder: str) -> str | None:
+    """The GitHub run's URL a holder's text starts with (``run._owner``: "URL (stamp)"), if any."""
+    match = _RUN_URL.match(holder)
+    return match.group(0) if match else None
+
+
+def _utc(unix: int | None) -> str | None:
+    if unix is None:
+        return None
+    with contextlib.suppress(OverflowError, OSError, ValueError):  # a year past 9999 is not a time
+        return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+def _span(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _lock_rows(status: dict[str, Any], *, broken: bool) -> list[tuple[str, str]]:
+    age = status["age_s"]
+    ago = f"{_span(age)} ago" if age is not None and age >= 0 else "age unknown"
+    left = status["lease_left_s"]
+    if left is None:
+        lease = "unknown"
+    elif left >= 0 and broken:
+        lease = f"{_span(left)} when broken (a holder still running loses the lock at its next renewal)"
+    elif left >= 0:
+        lease = f"{_span(left)} (its holder renews it every few seconds while it runs)"
+    else:
+        lease = f"none, it ended {_span(-left)} ago: the holder died; the next swap takes the lock over"
+    return [
+        ("holder", status["holder"] or "unknown"),
+        ("since", f"{status['since'] or 'unknown'} ({ago}, the LB's clock)"),
+        ("lease left", lease),
+        ("run", status["run_url"] or "- (not a GitHub Actions run)"),
+    ]
 
 
 def _run_adopt(args: argparse.Namespace, out: TextIO) -> int:

@@ -42,13 +42,14 @@ class LockStatus:
     """A lock as read on the LB (``lock_status``), or kept (``renew``), or broken (``break_lock``).
 
     ``held``: someone holds it (for ``renew``: still this run; when false, ``holder`` is who took
-    it, "" when nobody). Ages are in the LB's own clock; ``holder`` is display text only.
+    it, "" when nobody). Times are in the LB's own clock; ``holder`` is display text only.
     """
 
     held: bool
     holder: str = ""
     age_s: int | None = None
     left_s: int | None = None  # until its lease ends (the holder renews it while it runs)
+    since: int | None = None  # when the holder took it (unix seconds)
 
 
 @dataclass(frozen=True)

@@ -381,6 +381,7 @@ def _lock_status(records: wire.Records, key: str) -> LockStatus:
         holder=wire.printable(records.get("holder"), 200),
         age_s=records.number("age_s"),
         left_s=_signed(records.get("left_s")),
+        since=records.number("since"),  # digits only (to_int), else unknown
     )
 
 

@@ -161,7 +161,7 @@ lock_status() {
 }
 
 lock_break() {
-    # lock_break LOCKDIR -> broken=1 holder= age_s= | broken=0 (it was free)
+    # lock_break LOCKDIR -> broken=1 holder= since= age_s= left_s= | broken=0 (it was free)
     lock_mutex "$1"
     _now=$(date +%s)
     if [ ! -d "$1" ]; then
@@ -175,7 +175,9 @@ lock_break() {
     rm -rf "$1.broken.$$"
     field broken 1
     field holder "$_holder"
+    field since "$_since"
     field age_s $((_now - _since))
+    field left_s $((_expires - _now))
 }
 
 lock_release() {
