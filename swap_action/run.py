@@ -519,12 +519,19 @@ class Run:
                     generation, marker = state.generation, marker_address(self.options.upstream)
                 else:
                     generation, marker = new_generation(), "-"
-                installed = self.host.install(self.path, self.original, generation, [], 0)
-                if not installed.applied:
-                    raise RestoreError(
-                        "nginx -t refused the previous config: " + emerg_line(installed.test_output),
-                        "fix the config by hand",
-                    )
+                if self.signalled_percent is None:
+                    # No reload of this run went live (refused, or never sent): Nginx still runs
+                    # these very bytes. Back as they are: an nginx -t can fail for what broke since
+                    # outside them (a log it cannot open now) and would leave the file saying what
+                    # Nginx does not serve.
+                    self.host.put_back(self.path, self.original)
+                else:
+                    installed = self.host.install(self.path, self.original, generation, [], 0)
+                    if not installed.applied:
+                        raise RestoreError(
+                            "nginx -t refused the previous config: " + emerg_line(installed.test_output),
+                            "fix the config by hand",
+                        )
                 self.current = self.original
                 if self.signalled_percent is not None:
                     result = self.host.reload_and_confirm(generation, marker, "-", self.options.confirm_timeout)

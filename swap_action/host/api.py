@@ -229,6 +229,13 @@ class LbHost(abc.ABC):
         false and nothing is reloaded. A fleet's prepare: every LB says yes before any changes."""
 
     @abc.abstractmethod
+    def put_back(self, config_path: str, text: str) -> None:
+        """A restore's bytes back in the live file's place, untested and not reloaded: only for the
+        bytes Nginx still runs (no reload of this run went live), where ``nginx -t`` can fail for
+        what broke since outside them (a log it can no longer open) and would leave the file saying
+        what Nginx does not serve. Owner and mode kept; replaced by rename."""
+
+    @abc.abstractmethod
     def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult: ...
 
     @abc.abstractmethod

@@ -43,6 +43,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "check": ("http.sh", "install.sh", "nginx_build.sh", "reload_confirm.sh"),
     "reload_confirm": ("nginx_build.sh", "reload_confirm.sh"),
     "discard_file": ("install.sh",),
+    "put_back": ("install.sh",),
     "http_get": ("http.sh",),
     "connections": ("nginx_build.sh", "connections.sh"),
     "stop_workers": ("nginx_build.sh", "connections.sh"),
@@ -125,6 +126,14 @@ class ScriptedHost(LbHost):
         records = self.call("discard_file", path, timeout=30)
         if records.has("error"):
             raise StateError(f"cannot remove {path}: {records.get('error')}", "remove it by hand")
+
+    def put_back(self, config_path: str, text: str) -> None:
+        records = self.call("put_back", config_path, timeout=30, stdin=text.encode())
+        if records.has("error") or records.get("applied") != "1":
+            raise StateError(
+                f"cannot put the previous bytes back in {config_path}: {records.get('error') or 'no answer'}",
+                "check the directory exists and the transport's user may write it",
+            )
 
     def release(self, lock_dir: str, owner: str) -> None:
         self.call("lock_release", lock_dir, owner, timeout=30)

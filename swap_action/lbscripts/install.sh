@@ -64,6 +64,19 @@ discard_file() {
     case "$1" in /*.upstream) rm -f "$1" && field removed "$1" ;; *) field error "not an adopted upstream file" ;; esac
 }
 
+put_back() {
+    # put_back LIVE (bytes on stdin): a restore's bytes back in the live file's place, with no
+    # nginx -t and no reload: the engine sends only the bytes Nginx still runs (no reload of its run
+    # went live), where a test can fail for what broke since outside them (a log Nginx can no
+    # longer open) and would leave the file saying what Nginx does not serve. Owner and mode kept
+    # (the candidate starts as a copy of the live file); replaced by rename.
+    candidate_path "$1" restore
+    [ -e "$1" ] && cp -p "$1" "$_cand" 2>/dev/null
+    cat > "$_cand" || { rm -f "$_cand"; field error "cannot write $_cand"; return 0; }
+    mv -f "$_cand" "$1" || { rm -f "$_cand"; field error "cannot replace $1"; return 0; }
+    field applied 1
+}
+
 check() {
     # check LIVE GENERATION PROOF GATE MAX_SECONDS [URL...] (candidate on stdin): install's proof,
     # gate and nginx -t of the whole config with the candidate in the live file's place, then the

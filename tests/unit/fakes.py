@@ -255,6 +255,10 @@ class FakeHost(LbHost):
         self.calls.append("discard_file")
         self.files.pop(path, None)
 
+    def put_back(self, config_path: str, text: str) -> None:
+        self.calls.append("put_back")
+        self._write(config_path, text)
+
     def release(self, lock_dir: str, owner: str) -> None:
         self.calls.append("release")
         held = self.locks.get(lock_dir)

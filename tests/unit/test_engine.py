@@ -22,7 +22,7 @@ from swap_action.errors import (
     TransportError,
     VerificationError,
 )
-from swap_action.host import Connections, HttpAnswer
+from swap_action.host import Connections, HttpAnswer, ReloadResult
 from swap_action.inputs import Slots, SwapOptions
 from swap_action.outcome import Outcome, Phase, Result, Step, SwapReport
 from swap_action.upstream import parse_state
@@ -254,6 +254,29 @@ def test_a_reload_nginx_refuses_loudly_never_counts_as_changed(engine: Engine, f
     assert fake.served_slot() == "blue"
     outcome = last(engine).outcome
     assert (outcome.changed, outcome.active, outcome.result) == (False, "blue", Result.FAILED)
+
+
+def test_a_refused_first_reload_puts_the_bytes_nginx_runs_back_without_testing_them() -> None:
+    """Nginx refused the reload (here: a log it can no longer open), so it still runs the original
+    bytes; an nginx -t of them fails on the same log. They go back untested: the file says what
+    Nginx serves, and the run says it was restored."""
+    broken = 'open() "/var/log/site/error.log" failed (30: Read-only file system)'
+
+    class LogBreaksAtTheReload(FakeHost):
+        def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
+            self.emerg_on_reload = self.full_config_error = broken  # from now on, nginx -t fails too
+            return super().reload_and_confirm(generation, socket, error_log, timeout_s)
+
+    fake = LogBreaksAtTheReload()
+    engine = Engine(fake, Quiet())
+    before = fake.files[LB_CONFIG]
+    with pytest.raises(ReloadError) as caught:
+        engine.swap(options())
+    assert "Read-only file system" in caught.value.cause
+    assert fake.files[LB_CONFIG] == before and fake.served_slot() == "blue"
+    assert fake.calls.count("put_back") == 1 and fake.calls.count("reload_and_confirm") == 1
+    outcome = last(engine).outcome
+    assert outcome.restored and (outcome.changed, outcome.active, outcome.result) == (False, "blue", Result.RESTORED)
 
 
 def test_a_restore_that_fails_too_needs_a_human(engine: Engine, fake: FakeHost) -> None:

@@ -530,6 +530,21 @@ def test_install_applies_when_nginx_t_passes(lb: Lb, monkeypatch: pytest.MonkeyP
     assert "nginx -t -q" in lb.log.read_text().splitlines()
 
 
+def test_put_back_replaces_the_file_by_rename_keeping_its_mode_and_owner_without_nginx_t(lb: Lb) -> None:
+    _live(lb, OLD_ODD)
+    inode = lb.managed.stat().st_ino
+    lb.host.put_back(str(lb.managed), NEW)
+    assert lb.managed.read_text() == NEW and lb.managed.stat().st_ino != inode  # renamed into place
+    _assert_mode_and_owner(lb.managed)
+    assert lb.leftovers() == []
+    assert "nginx -t" not in (lb.log.read_text() if lb.log.exists() else "")
+
+
+def test_put_back_into_a_directory_it_cannot_write_says_so(lb: Lb) -> None:
+    with pytest.raises(StateError, match="cannot put the previous bytes back"):
+        lb.host.put_back(str(lb.root / "no-such-dir" / "upstream.conf"), "x")
+
+
 def test_install_asked_again_for_its_generation_writes_nothing_twice(lb: Lb) -> None:
     # Its answer was lost (a connection broke): the same install again must not take the
     # candidate for "the bytes before" (.previous would lose the old config).
