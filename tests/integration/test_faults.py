@@ -210,31 +210,86 @@ def ssh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LbStac
     env.stop()
 
 
-@pytest.mark.parametrize("moment", ["waiting", "done"], ids=["mid-apply", "mid-confirm"])
+# Where the session dies, held on the LB until it has died (no timing): a wrapper in front of the
+# LB's nginx holds the live config's test ('nginx -t -q', the candidate in place) while
+# /tmp/hold-apply exists; with /tmp/hold-confirm.arm it arms /tmp/hold-confirm, and a wrapper in
+# front of curl then holds each question to the generation marker (what the reload's confirmation
+# waits for, asked only once the reload signal was sent) while /tmp/hold-confirm exists. Each hold
+# drops '<hold>.waiting' when it starts, and gives up after 30 s.
+HOLD_NGINX_T = r"""#!/bin/sh
+if [ "$*" = "-t -q" ]; then
+    if [ -e /tmp/hold-apply ]; then
+        : > /tmp/hold-apply.waiting
+        i=0; while [ -e /tmp/hold-apply ] && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+    fi
+    [ -e /tmp/hold-confirm.arm ] && mv /tmp/hold-confirm.arm /tmp/hold-confirm
+fi
+exec /usr/sbin/nginx "$@"
+"""
+HOLD_MARKER_CURL = r"""#!/bin/sh
+case "$*" in
+    */generation*)
+        if [ -e /tmp/hold-confirm ]; then
+            : > /tmp/hold-confirm.waiting
+            i=0; while [ -e /tmp/hold-confirm ] && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+        fi ;;
+esac
+exec /usr/bin/curl "$@"
+"""
+HOLD_FILES = ("/tmp/hold-apply", "/tmp/hold-apply.waiting", "/tmp/hold-confirm.arm", "/tmp/hold-confirm",
+              "/tmp/hold-confirm.waiting")  # fmt: skip
+
+
+@pytest.mark.parametrize("moment", ["apply", "confirm"], ids=["mid-apply", "mid-confirm"])
 def test_ssh_session_killed_on_the_lb_mid_install_lets_the_install_finish(
     ssh_stack: tuple[LbStack, list[str]], moment: str
 ) -> None:
-    # mid-apply: while nginx -t tests the candidate in place; mid-confirm: as nginx -t returns,
-    # within the ~100 ms of the reload and its confirmation that follow in the same round trip.
+    # mid-apply: while nginx -t tests the candidate in place; mid-confirm: after the reload signal,
+    # while its confirmation waits for the marker (the same round trip). The LB holds the install
+    # at that point until the session is dead, then lets it go on alone.
     stack, flags = ssh_stack
     try:
-        slow_nginx_t(stack)
-        stack.exec("rm", "-f", "/tmp/slow-t.done")
-        before = live_in_file(stack)
+        lb_sh(
+            stack,
+            'printf "%s" "$1" > /usr/local/sbin/nginx && printf "%s" "$2" > /usr/local/sbin/curl'
+            " && chmod 755 /usr/local/sbin/nginx /usr/local/sbin/curl",
+            HOLD_NGINX_T,
+            HOLD_MARKER_CURL,
+        )
+        stack.exec("rm", "-f", *HOLD_FILES)
+        lb_sh(stack, ': > "$1"', "/tmp/hold-apply" if moment == "apply" else "/tmp/hold-confirm.arm")
+        hold = f"/tmp/hold-{moment}"
+        before, reloads = live_in_file(stack), stack.reloads()
         argv = stack.argv("swap", *VERIFY, *flags)
         argv[argv.index("--target") + 1] = stack.env.ssh_url
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(stack, f"/tmp/slow-t.{moment}")
-        # The session's sshd process on the LB, killed: the connection drops mid-install.
-        lb_sh(stack, "pkill -KILL -f '^sshd: root@notty'")
+        wait_for(stack, f"{hold}.waiting", timeout=60)
+        # Held there: the signal not yet sent (mid-apply) or sent and not yet confirmed (mid-confirm).
+        assert proc.poll() is None, "the engine finished before the session was killed"
+        if moment == "confirm":
+            deadline = time.monotonic() + 10  # the master logs the signal it took
+            while stack.reloads() == reloads:
+                assert time.monotonic() < deadline, "held before the reload signal"
+                time.sleep(0.05)
+        assert stack.reloads() == reloads + (moment == "confirm")
+        # The session's sshd process on the LB, killed: the connection drops mid-install; then
+        # the hold is let go (it was still held: only this test removes it).
+        lb_sh(stack, 'pkill -KILL -f "^sshd: root@notty" && test -e "$1" && rm -f "$1"', hold)
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 1 and "error:" in err and "fix:" in err, err
-        time.sleep(4)  # nginx -t's 3 s, then apply, reload and confirm on the LB alone
-        assert not stack.exists(f"{MANAGED}.before-swap")
-        assert live_in_file(stack) != before, "the install finished without its session"
-        assert served_slots(stack) == {live_in_file(stack)}
+        deadline = time.monotonic() + 20  # the LB finishes the install on its own
+        while stack.exists(f"{MANAGED}.before-swap") or live_in_file(stack) == before:
+            assert time.monotonic() < deadline, "the install did not finish without its session"
+            time.sleep(0.1)
+        after = live_in_file(stack)
+        deadline = time.monotonic() + 20
+        while stack.get("/").body != after:
+            assert time.monotonic() < deadline, "the new config did not go live"
+            time.sleep(0.1)
+        assert served_slots(stack) == {after}
+        assert stack.reloads() == reloads + 1, "one reload, the install's: nothing after it"
     finally:
-        stack.exec("rm", "-f", "/usr/local/sbin/nginx", "/tmp/slow-t", "/tmp/slow-t.waiting")
+        stack.exec("rm", "-f", "/usr/local/sbin/nginx", "/usr/local/sbin/curl", *HOLD_FILES)
     assert_converged(stack)
 
 
@@ -326,6 +381,52 @@ def test_a_slot_that_starts_failing_mid_canary_is_restored(stack: LbStack) -> No
     assert_converged(stack)
 
 
+def test_a_health_check_that_flaps_during_a_canary_is_restored(stack: LbStack) -> None:
+    # Healthy at the gate and at the first step's verify; then, in the pause after it: failing,
+    # healthy again, failing (and left failing). The engine checks at each step's verify, not in
+    # between: the first failing window is not seen (only 10% of traffic got the 500s); the next
+    # step's verify (50%, or 100% if no verify request reached the slot at 50%) sees it: restored.
+    live = live_in_file(stack)
+    target = "green" if live == "blue" else "blue"
+    proc = subprocess.Popen(
+        stack.argv("swap", "--to", target, *VERIFY, "--steps", "10,50,100", "--step-pause", "3s", "--json"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    flaps: list[tuple[bool, float]] = []
+    err_lines: list[str] = []
+    try:
+        for line in proc.stderr:  # each step's line as it ends
+            err_lines.append(line)
+            if line.startswith("[ok ] verify (10% to"):
+                break
+        else:
+            pytest.fail("the first step was never verified:\n" + "".join(err_lines))
+        paused = time.monotonic()
+        for index, on in enumerate((True, False, True)):  # flapping, within the 3 s pause
+            if index:
+                time.sleep(0.4)
+            set_failing(stack, target, on)
+            flaps.append((on, round(time.monotonic() - paused, 2)))
+        rest, out = proc.stderr.read(), proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        set_failing(stack, target, False)
+    err = "".join(err_lines) + rest
+    print(f"flaps (failing?, s into the pause): {flaps}\n{err}")
+    assert proc.returncode == 1, err
+    assert flaps[-1][1] < 3, "the flaps outlasted the pause: the test's timing, not the engine's"
+    outcome = json.loads(out)["outcome"]
+    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, live), outcome
+    failed_verify = [line for line in err.splitlines() if line.startswith("[ERR] verify (")]
+    assert len(failed_verify) == 1 and any(f"({p}% to {target})" in failed_verify[0] for p in (50, 100)), err
+    cause, fix = outcome["error"]["cause"], outcome["error"]["fix"]
+    assert f"{VERIFY[1]} answered 500 with 'failing (APP_FAIL)'" in cause, outcome
+    assert fix and f"fix: {fix}" in err, err
+    assert live_in_file(stack) == live and served_slots(stack) == {live}
+    assert_converged(stack)
+
+
 # -- Nginx refuses a reload it accepted: another Nginx holds a port the site now wants --------------
 OTHER_NGINX = """pid /tmp/other-nginx.pid;
 error_log /tmp/other-nginx.log notice;
@@ -353,16 +454,18 @@ def test_a_reload_refused_after_the_signal_is_restored_and_never_touches_another
     assert_converged(stack)
 
 
-# -- the clock on the LB ten minutes ahead of the runner's -----------------------------------------
-def test_a_clock_on_the_lb_minutes_away_changes_nothing(stack: LbStack) -> None:
+# -- the clock on the LB ten minutes ahead of, or behind, the runner's --------------------------------
+@pytest.mark.parametrize("offset", [600, -600], ids=["ahead", "behind"])
+def test_a_clock_on_the_lb_minutes_away_changes_nothing(stack: LbStack, offset: int) -> None:
     lb_sh(
         stack,
-        'printf "%s\\n" "#!/bin/sh" "exec /bin/date -d \\"+600 seconds\\" \\"\\$@\\"" > /usr/local/bin/date'
+        'printf "%s\\n" "#!/bin/sh" "exec /bin/date -d \\"$1 seconds\\" \\"\\$@\\"" > /usr/local/bin/date'
         " && chmod 755 /usr/local/bin/date",
+        f"{offset:+d}",
     )
     try:
-        ahead = int(lb_sh(stack, "date +%s")) - int(time.time())
-        assert 590 <= ahead <= 610, ahead
+        away = int(lb_sh(stack, "date +%s")) - int(time.time())
+        assert abs(away - offset) <= 10, away
         killed = run_cli(stack, *VERIFY, env={"BG_FAILPOINT": "probe"})  # a dead holder, its lease in LB time
         assert killed.code == -9
         expires = int(lb_sh(stack, 'cat "$1/expires"', f"{MANAGED}.lock"))
@@ -467,5 +570,65 @@ def test_a_read_only_config_directory_is_refused_before_any_change(disk_stack: L
     refused = stack.cli("swap", "--config-path", path, *VERIFY)
     assert refused.code == 1, refused
     assert "cannot write /etc/nginx/ro" in refused.err and "nothing was changed" in refused.err, refused.err
+    fix = next((line for line in refused.err.splitlines() if line.startswith("fix: ")), "")
+    assert f"make it writable for root (mounted read-only, or another owner: chown root {READ_ONLY})" in fix, (
+        refused.err
+    )
     assert file_text(stack, path) == before and served_slots(stack) == {live}
     assert_converged(stack, move_managed_file(stack, "/etc/nginx/bluegreen"))
+
+
+# -- Nginx refuses a reload it accepted: the error log it must open has become unwritable ----------
+SITE_LOG = "/var/log/site/error.log"
+# A wrapper in front of the LB's nginx: with /tmp/break-log, the live config's test ('nginx -t -q')
+# passes, and then the site's log directory turns read-only (its symlink moved onto the read-only
+# mount) before the reload comes: a log partition remounted read-only between the test and the
+# reload. The master, root like the test, opens every log again at a reload: EROFS, [emerg].
+BREAK_LOG_AFTER_T = r"""#!/bin/sh
+if [ "$*" = "-t -q" ] && [ -e /tmp/break-log ]; then
+    /usr/sbin/nginx "$@" || exit
+    rm -f /tmp/break-log
+    ln -sfn /etc/nginx/ro /var/log/site
+    exit 0
+fi
+exec /usr/sbin/nginx "$@"
+"""
+
+
+def test_an_error_log_unwritable_at_the_reload_is_refused_and_the_old_config_keeps_serving(
+    disk_stack: LbStack,
+) -> None:
+    stack = disk_stack
+    path = f"{getattr(stack.env, 'managed_dir', '/etc/nginx/bluegreen')}/upstream.conf"
+    lb_sh(
+        stack,
+        'mkdir -p /var/log/site-rw && ln -sfn /var/log/site-rw /var/log/site && printf "error_log %s;\\n" "$1" '
+        "> /etc/nginx/site/zz-log.conf && /usr/sbin/nginx -t -q && /usr/sbin/nginx -s reload && sleep 0.5",
+        SITE_LOG,
+    )
+    lb_sh(stack, 'printf "%s" "$1" > /usr/local/sbin/nginx && chmod 755 /usr/local/sbin/nginx', BREAK_LOG_AFTER_T)
+    try:
+        before, live = file_text(stack, path), live_in_file(stack, path)
+        reloads = stack.reloads()
+        lb_sh(stack, ": > /tmp/break-log")
+        refused = stack.cli("swap", "--config-path", path, *VERIFY, "--json")
+        print(refused)
+        assert not stack.exists("/tmp/break-log"), "the live config's test never ran"
+        assert refused.code == 1, refused
+        assert stack.reloads() > reloads, "the reload signal was never sent"
+        assert "Nginx refused the new config after the reload signal" in refused.err, refused.err
+        assert f'open() "{SITE_LOG}" failed (30: Read-only file system)' in refused.err, refused.err
+        assert "fix:" in refused.err, refused.err
+        outcome = refused.json()["outcome"]
+        assert (outcome["changed"], outcome["restored"], outcome["active"]) == (False, True, live), outcome
+        # The old config keeps serving, and the file says so: Nginx never loaded anything of this
+        # run, so the old bytes went back as they are (an nginx -t of them fails on the same log).
+        assert served_slots(stack) == {live} and live_in_file(stack, path) == live
+        assert file_text(stack, path) == before and not stack.exists(f"{path}.before-swap")
+        # What to do: make the log writable again; the next swap (assert_converged) then goes through.
+        lb_sh(stack, "ln -sfn /var/log/site-rw /var/log/site")
+        assert_converged(stack, path)
+    finally:
+        stack.exec("rm", "-f", "/usr/local/sbin/nginx", "/tmp/break-log")
+        lb_sh(stack, "ln -sfn /var/log/site-rw /var/log/site && rm -f /etc/nginx/site/zz-log.conf")
+        lb_sh(stack, "/usr/sbin/nginx -t -q && /usr/sbin/nginx -s reload && sleep 0.5")
