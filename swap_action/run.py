@@ -436,16 +436,34 @@ class Run:
     def verify(self, percent: int) -> None:
         failpoints.reach("verify")
         url = self.options.verify_url
-        if not url:
+        # A canary step: the new slot's own health too. Through the LB at 10% most verify requests
+        # reach the old slot, so a new slot that started failing since the gate could go unseen.
+        health = self._health_urls() if percent < 100 else []
+        if not url and not health:
             return
         with self.timeline.step(Phase.VERIFY, slot=self.target, percent=percent) as step:
-            answers = self.host.http("GET", [url] * VERIFY_REQUESTS, VERIFY_TIMEOUT_SECONDS)
-            for answer in answers:
-                self._check_verify(answer, final=percent == 100)
-            shown = self.options.shown_verify_url  # never its password
-            if len(answers) != VERIFY_REQUESTS:
-                raise VerificationError(f"{shown}: no answer from the LB", "check verify-url is reachable from the LB")
-            step.detail = f"{len(answers)} x {shown}: {', '.join(str(a.status) for a in answers)}"
+            details = []
+            if health:
+                checked = self.host.http("GET", health, HEALTH_TIMEOUT_SECONDS)
+                bad = [a for a in checked if not 200 <= a.status < 300]
+                if bad or len(checked) != len(health):
+                    raise VerificationError(
+                        f"{self.target} stopped being healthy during the canary at {percent}%: "
+                        + ", ".join(f"{a.url} answered {a.status or 'nothing'}" for a in bad or checked),
+                        f"the new slot fails while it takes {percent}% of the traffic: check its deployment",
+                    )
+                details.append(", ".join(f"{a.url} {a.status}" for a in checked))
+            if url:
+                answers = self.host.http("GET", [url] * VERIFY_REQUESTS, VERIFY_TIMEOUT_SECONDS)
+                for answer in answers:
+                    self._check_verify(answer, final=percent == 100)
+                shown = self.options.shown_verify_url  # never its password
+                if len(answers) != VERIFY_REQUESTS:
+                    raise VerificationError(
+                        f"{shown}: no answer from the LB", "check verify-url is reachable from the LB"
+                    )
+                details.append(f"{len(answers)} x {shown}: {', '.join(str(a.status) for a in answers)}")
+            step.detail = "; ".join(details)
 
     def pause(self, index: int, percent: int) -> None:
         failpoints.reach("pause")

@@ -414,6 +414,26 @@ def test_canary_steps_reload_once_per_step(engine: Engine, fake: FakeHost) -> No
     assert report.confirmed_at == pytest.approx((1_700_000_000_000 + 110) / 1000)
 
 
+def test_a_canary_step_checks_the_new_slots_own_health_without_a_verify_url() -> None:
+    """Healthy at the gate, failing once it takes 10%: through the LB most requests would still
+    reach blue, so the step asks green's health URLs itself, and the run restores."""
+
+    class GreenFailsOnceLive(FakeHost):
+        def reload_and_confirm(self, generation: str, socket: str, error_log: str, timeout_s: float) -> ReloadResult:
+            result = super().reload_and_confirm(generation, socket, error_log, timeout_s)
+            self.apps["green:8080"].healthy = False
+            return result
+
+    fake = GreenFailsOnceLive()
+    engine = Engine(fake, Quiet())
+    with pytest.raises(VerificationError) as caught:
+        engine.swap(options(steps=(10, 100), verify_url=""))
+    assert "green stopped being healthy during the canary at 10%" in caught.value.cause
+    assert "http://green:8080/healthz answered 503" in caught.value.cause
+    assert "check its deployment" in caught.value.fix
+    assert fake.served_slot() == "blue" and last(engine).outcome.restored
+
+
 def test_a_canary_failing_at_its_first_step_leaves_the_old_slot_active(engine: Engine, fake: FakeHost) -> None:
     """Not restored at 10%: traffic changed (green gets its share) but blue still has most of it."""
     with pytest.raises(VerificationError):
