@@ -2,10 +2,11 @@
 workflow command only in a shape that is safe there.
 
 ``make fuzz`` runs every test marked ``fuzz`` (these, and the property tests of
-test_render_properties, test_adopt, test_wire and test_lbscripts) with at least 10,000 examples
-each: the ``fuzz`` profile of tests/unit/conftest.py. ``make test`` and CI run the ``ci`` profile:
-the counts written next to each test. A test's own ``@settings(max_examples=...)`` overrides any
-profile, so such tests take their count from ``examples(n)``.
+test_render_properties, test_adopt, test_wire, test_lbscripts and test_security_findings) with at
+least 10,000 examples each: the ``fuzz`` profile of tests/unit/conftest.py. ``make test`` and CI
+run the ``ci`` profile: the counts written next to each test. A test's own
+``@settings(max_examples=...)`` overrides any profile, so such tests take their count from
+``examples(n)``.
 
 - the rendered file: a state line read back from the LB lets only valid values through, and the
   file rendered from them reads back the same (``upstream.parse_state``, ``render``);

@@ -1,4 +1,4 @@
-"""Regression tests for four security findings, each reproduced through the code's own entry points.
+"""Regression tests for security findings of issue 9, each reproduced through the code's own entry points.
 
 1. Text from a user or from the LB (input echoes, error causes, HTTP bodies, holder names) reached
    the step summary as markdown (headings, links, images, HTML, extra table cells) and plain log
@@ -8,6 +8,13 @@
 3. A malformed ssh-key or known-hosts line crashed paramiko (AssertionError, IndexError,
    InvalidHostKey...) into a traceback instead of an ``InputError``.
 4. A local command that timed out left its grandchildren running.
+5. ``config-path`` accepted any path: a dry run showed a 0600 file (``/etc/shadow``) in the
+   config-diff, the summary and the report; a symlink was followed; ``/dev/zero`` filled memory.
+   Only a regular file the running Nginx loads is managed, and reads are capped (the action run
+   on the local transport, with the LB scripts against a temporary directory).
+6. reload_confirm's marker was a predictable file in /tmp (``bluegreen-swap-marker.$$``): another
+   local user could make an unconfirmed reload read as confirmed, or have root write through a
+   symlink.
 
 The markdown checks follow cmark-gfm (GitHub's renderer): a backslash before any ASCII punctuation
 is an escape (also when GFM splits a table row into cells, before inline parsing), a run of N
@@ -18,18 +25,21 @@ can only start at the beginning of a line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import random
 import re
+import stat
 import string
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paramiko
 import pytest
@@ -39,12 +49,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fakes import FakeHost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_targets import examples
+from test_lbscripts import GENERATION, Lb, _marker, lb  # noqa: F401 - lb: test_lbscripts' LB fixture
 
-from swap_action.errors import CommandTimeout, InputError, TransportError, VerificationError
+from swap_action import action
+from swap_action.errors import (
+    CommandTimeout,
+    InputError,
+    StateError,
+    SwapError,
+    TransportError,
+    VerificationError,
+)
 from swap_action.github import Commands, GitHubObserver, md_code, md_text, summary_markdown
+from swap_action.host import ScriptedHost
+from swap_action.host.scripted import MAX_FILE_BYTES
 from swap_action.inputs import SwapOptions, parse_url, swap_options_from
 from swap_action.outcome import DrainOutcome, ErrorInfo, Outcome, Phase, Result, Step, SwapReport
 from swap_action.redact import redact_credentials, redact_document, url_passwords
+from swap_action.transport import CommandResult
+from swap_action.transport import local as local_transport
 from swap_action.transport.local import LocalTransport
 from swap_action.transport.ssh import SshTransport, _load_key, parse_known_hosts
 
@@ -216,7 +240,8 @@ _untrusted = st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.te
 )
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(300), deadline=None)
 @given(cause=_untrusted, fix=_untrusted, detail=_untrusted, target=_untrusted)
 def test_any_text_in_the_summary_stays_text(cause: str, fix: str, detail: str, target: str) -> None:
     markdown = summary_markdown(_failed_report(cause, fix, detail), target=target, report_path="r.json")
@@ -226,7 +251,8 @@ def test_any_text_in_the_summary_stays_text(cause: str, fix: str, detail: str, t
     assert markdown.count("\n") == harmless.count("\n")
 
 
-@settings(max_examples=500, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(500), deadline=None)
 @given(text=_untrusted)
 def test_escaped_text_shows_exactly_the_text_on_one_line(text: str) -> None:
     flat = " ".join(text.split())
@@ -472,14 +498,16 @@ def test_a_key_with_wrong_headers_or_no_key_is_an_input_error(text: str) -> None
     _refused(text)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(["ed25519", "ecdsa", "rsa"]), garbage=st.binary(max_size=400), cut=st.integers(0, 600))
 def test_garbage_inside_real_headers_is_an_input_error(kind: str, garbage: bytes, cut: int) -> None:
     head, blob, tail = _body(KEYS[kind])
     _input_error_or_key(_pem(head, blob[:cut] + garbage, tail))
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(200), deadline=None)
 @given(text=st.text(max_size=300))
 def test_any_text_as_a_key_is_an_input_error(text: str) -> None:
     _refused(text)
@@ -517,7 +545,8 @@ def test_a_bad_known_hosts_line_is_an_input_error(known_hosts: str, says: str) -
     assert error.input_name == "known-hosts" and says in error.cause and error.fix
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(200), deadline=None)
 @given(line=st.text(alphabet=st.characters(codec="utf-8"), max_size=120))
 def test_any_known_hosts_text_is_an_input_error_or_a_connection_error(line: str) -> None:
     error = _connect(f"127.0.0.1 ssh-ed25519 {_HOST_KEY}\n{line}")
@@ -605,3 +634,314 @@ def test_a_timed_out_command_leaves_no_grandchild_running(monkeypatch: pytest.Mo
 def test_a_command_that_finishes_in_time_still_gives_its_output() -> None:
     result = LocalTransport().run(["sh", "-c", "cat; echo err >&2; exit 3"], stdin=b"in\n", timeout=5)
     assert (result.exit_code, result.stdout, result.stderr, result.raw_stdout) == (3, "in\n", "err\n", b"in\n")
+
+
+# == 5. config-path: any file the engine could read came back in the diff, summary and report ====
+# Through the action's own entry point (action.run) on the local transport: the real LB scripts
+# against a temporary directory, with the stub nginx and curl of tests/unit/lbstubs (test_lbscripts).
+SHADOW_HASH = "$6$Sh4dowSaltQ9$Zk3vSecretHashOfRootXw8"
+SECRETS = {
+    # A file like /etc/shadow: not Nginx syntax at all.
+    "shadow": f"root:{SHADOW_HASH}:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\n",
+    # A private file that parses as an upstream file: only the preflight stands between it and a diff.
+    "upstream-shaped": f"upstream app {{\n    server 10.0.0.1:8080;\n}}\n# root:{SHADOW_HASH}:19700:0:99999:7:::\n",
+}
+# nginx -T as Nginx prints it: the main config, then each regular file its http include loads (big
+# ones left out: this stub is about which files are loaded, not their bytes).
+NGINX_DUMPING = """#!/bin/sh
+if [ "${1:-}" = -T ]; then
+    printf 'nginx: the configuration file %s syntax is ok\\n' "$STUB_NGINX_CONF" >&2
+    printf '# configuration file %s:\\n' "$STUB_NGINX_CONF"
+    cat "$STUB_NGINX_CONF"
+    printf '\\n'
+    for f in "$STUB_INCLUDE_DIR"/*.conf; do
+        [ -f "$f" ] && [ "$(wc -c < "$f")" -le 65536 ] || continue
+        printf '# configuration file %s:\\n' "$f"
+        cat "$f"
+        printf '\\n'
+    done
+    exit 0
+fi
+exec "${0%/*}/nginx-stub" "$@"
+"""
+GUARD_BYTES = 8 * 1024 * 1024  # the most any one command's stdout may bring back in these tests
+
+
+class GuardedLocal(LocalTransport):
+    """The local transport, with each command's stdout cut at GUARD_BYTES (``| head -c``) and its
+    size recorded: a regression that reads /dev/zero or a huge file whole fails these tests instead
+    of filling this process's memory (2.9 GiB before MemoryError, in the finding)."""
+
+    received: ClassVar[list[int]] = []
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, stdin: bytes | None = None) -> CommandResult:
+        bounded = ["sh", "-c", f'"$0" "$@" | head -c {GUARD_BYTES}', *argv]
+        result = super().run(bounded, timeout=min(timeout, 15.0), stdin=stdin)
+        GuardedLocal.received.append(len(result.raw_stdout))
+        return result
+
+
+@pytest.fixture
+def nginx_lb(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> Lb:  # noqa: F811 - test_lbscripts' fixture
+    """test_lbscripts' LB, whose Nginx includes conf.d/*.conf in its http block (nginx -T says so),
+    and whose local transport is GuardedLocal."""
+    conf_d = lb.managed.parent
+    (lb.root / "nginx.conf").write_text(f"events {{}}\nhttp {{\n    include {conf_d}/*.conf;\n}}\n")
+    (lb.root / "bin" / "nginx").rename(lb.root / "bin" / "nginx-stub")
+    (lb.root / "bin" / "nginx").write_text(NGINX_DUMPING)
+    (lb.root / "bin" / "nginx").chmod(0o755)
+    monkeypatch.setenv("STUB_INCLUDE_DIR", str(conf_d))
+    monkeypatch.setattr(local_transport, "LocalTransport", GuardedLocal)
+    monkeypatch.setattr(GuardedLocal, "received", [])
+    lb.host = ScriptedHost(GuardedLocal())
+    return lb
+
+
+def _secret_file(path: Path, kind: str) -> Path:
+    path.write_text(SECRETS[kind])
+    path.chmod(0o600)
+    return path
+
+
+def _swap(site: Lb, config_path: Path | str, *, dry_run: bool = True) -> Run:
+    """The action, as a workflow step runs it, against this LB (target: local)."""
+    workspace = site.root / "workspace"
+    workspace.mkdir(exist_ok=True)
+    for name in ("output", "summary"):
+        (workspace / name).write_text("")
+    environ = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(workspace / "output"),
+        "GITHUB_STEP_SUMMARY": str(workspace / "summary"),
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_ACTION": "swap",
+        "BG_TARGET": "local",
+        "BG_CONFIG_PATH": str(config_path),
+        "BG_BLUE": "10.0.0.1:8080",
+        "BG_GREEN": "10.0.0.2:8080",
+        "BG_TO": "green",
+        "BG_DRY_RUN": "true" if dry_run else "false",
+        "BG_CONFIRM_TIMEOUT": "2s",
+    }
+    run = Run(workspace, None)
+    run.code = action.run(environ, Commands(environ, run.stream))
+    return run
+
+
+def _shows_none_of(run: Run, secret: str) -> None:
+    faces = {
+        "log": run.log,
+        "summary": run.summary,
+        "config-diff": run.outputs["config-diff"],
+        "outputs": (run.tmp_path / "output").read_text(),
+        "report": _report_text(run),
+    }
+    for face, text in faces.items():
+        for part in (SHADOW_HASH, ":19700:0:99999:7:::"):  # in each secret's own lines
+            assert part in secret and part not in text, f"{face} shows the secret:\n{text}"
+
+
+def _refused_run(run: Run, says: str, error: type[SwapError] = InputError) -> None:
+    assert run.code == 1, run.log
+    report = json.loads(_report_text(run))
+    assert report["outcome"]["error"]["type"] == error.__name__, report["outcome"]
+    assert says in report["outcome"]["error"]["cause"], report["outcome"]["error"]
+    assert report["outcome"]["changed"] is False and report["config_diff"] == ""
+
+
+def _unchanged(path: Path, content: bytes, mode: int) -> None:
+    info = path.lstat()
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == mode
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("kind", sorted(SECRETS))
+def test_a_dry_run_on_a_secret_file_nginx_does_not_load_shows_none_of_it(nginx_lb: Lb, kind: str) -> None:
+    secret = _secret_file(nginx_lb.root / "shadow", kind)  # stands for /etc/shadow: root's, 0600
+    run = _swap(nginx_lb, secret)
+    _shows_none_of(run, SECRETS[kind])
+    _refused_run(run, f"the running Nginx does not include {secret} at all")
+    _unchanged(secret, SECRETS[kind].encode(), 0o600)
+    assert sorted(p.name for p in nginx_lb.root.iterdir() if p.name.startswith("shadow")) == ["shadow"], "no lock left"
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "swap"])
+def test_a_symlink_as_the_managed_file_is_refused_and_nothing_behind_it_is_read_or_written(
+    nginx_lb: Lb, dry_run: bool
+) -> None:
+    master = nginx_lb.start_master()  # a real swap gets as far as the preflight
+    secret = _secret_file(nginx_lb.root / "shadow", "upstream-shaped")
+    nginx_lb.managed.symlink_to(secret)  # where Nginx loads it (nginx -T shows it), as a link
+    run = _swap(nginx_lb, nginx_lb.managed, dry_run=dry_run)
+    _shows_none_of(run, SECRETS["upstream-shaped"])
+    _refused_run(run, "is a symbolic link, not a regular file")
+    _unchanged(secret, SECRETS["upstream-shaped"].encode(), 0o600)
+    assert nginx_lb.managed.is_symlink() and os.readlink(nginx_lb.managed) == str(secret)
+    assert nginx_lb.hups(master) == 0
+    assert sorted(p.name for p in nginx_lb.managed.parent.iterdir()) == [nginx_lb.managed.name], (
+        "nothing written beside it"
+    )
+
+
+def _special(site: Lb, kind: str) -> Path:
+    path = site.managed
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)  # nothing ever writes to it: a read would block for ever
+    else:
+        try:
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: endless bytes
+        except PermissionError:
+            pytest.skip("no CAP_MKNOD here")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_special_file_as_the_managed_file_is_refused_without_reading_it(nginx_lb: Lb, kind: str) -> None:
+    path = _special(nginx_lb, kind)
+    started = time.monotonic()
+    run = _swap(nginx_lb, path)
+    assert time.monotonic() - started < 10, "a read of the special file waited for its timeout"
+    _refused_run(run, "is a special file, not a regular file")
+    assert max(GuardedLocal.received) < 64 * 1024, "a command brought back more than its records"
+    kind_now = path.lstat().st_mode
+    assert stat.S_ISFIFO(kind_now) if kind == "fifo" else stat.S_ISCHR(kind_now)
+
+
+def test_the_probe_of_dev_zero_reads_nothing_of_it(nginx_lb: Lb) -> None:
+    started = time.monotonic()
+    records = nginx_lb.call("probe", "/dev/zero")
+    assert time.monotonic() - started < 10
+    assert records.all("file") == ["notregular"] and records.blob_bytes("file") is None
+    probe = nginx_lb.host.probe("/dev/zero")
+    assert probe.file_kind == "notregular" and probe.managed_file is None
+    assert max(GuardedLocal.received) < 64 * 1024
+
+
+HUGE = 64 * 1024 * 1024
+TAIL = b"# the tail of a huge file: " + SHADOW_HASH.encode() + b"\n"
+
+
+def _huge(path: Path) -> bytes:
+    """A 64 MiB sparse file: an upstream at its head, a secret at its tail, nothing in between."""
+    head = SECRETS["upstream-shaped"].split("#")[0].encode()
+    with path.open("wb") as handle:
+        handle.write(head)
+        handle.seek(HUGE - len(TAIL))
+        handle.write(TAIL)
+    return head
+
+
+def test_the_read_cap_holds_a_huge_managed_file_is_read_only_to_the_cap(nginx_lb: Lb) -> None:
+    head = _huge(nginx_lb.managed)
+    blob = nginx_lb.call("probe", str(nginx_lb.managed)).blob_bytes("file")
+    assert blob is not None and len(blob) == MAX_FILE_BYTES, "exactly the cap, not the file"
+    assert blob.startswith(head) and TAIL not in blob
+    assert max(GuardedLocal.received) < MAX_FILE_BYTES + 64 * 1024
+    with pytest.raises(StateError, match=f"{MAX_FILE_BYTES} bytes or more"):
+        nginx_lb.host.probe(str(nginx_lb.managed))
+
+
+def test_a_dry_run_on_a_huge_file_is_refused_having_read_only_the_cap(nginx_lb: Lb) -> None:
+    _huge(nginx_lb.managed)
+    run = _swap(nginx_lb, nginx_lb.managed)
+    _refused_run(run, f"{MAX_FILE_BYTES} bytes or more", StateError)
+    assert SHADOW_HASH not in run.log + run.summary + _report_text(run)
+    assert max(GuardedLocal.received) < MAX_FILE_BYTES + 64 * 1024, "more than the cap came back"
+    assert nginx_lb.managed.stat().st_size == HUGE
+
+
+# == 6. the marker file of reload_confirm: a predictable path in /tmp (bluegreen-swap-marker.$$) ===
+class OtherUser(threading.Thread):
+    """Another local user during a reload: sees every process (as ps does) and every name in the
+    shared TMPDIR. At the old predictable marker path of each reload_confirm it sees
+    (TMPDIR/bluegreen-swap-marker.<pid>), and in any directory of TMPDIR that others may write, it
+    plants ``plant`` (a file, or a symlink to a file of its choosing), again whenever it is removed.
+    It records the mode of each directory it sees in TMPDIR; ``then`` runs once it planted something."""
+
+    def __init__(self, tmp: Path, plant: Callable[[Path], None], then: Callable[[], object] | None = None) -> None:
+        super().__init__(daemon=True)
+        self.tmp, self.plant, self.then = tmp, plant, then
+        self.stopping = threading.Event()
+        self.dir_modes: dict[str, int] = {}
+        self.planted: set[Path] = set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for pid in _reload_confirm_pids():
+                self._plant(self.tmp / f"bluegreen-swap-marker.{pid}")
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(self.tmp):
+                    with contextlib.suppress(OSError):
+                        info = entry.stat(follow_symlinks=False)
+                        if stat.S_ISDIR(info.st_mode):
+                            self.dir_modes[entry.name] = stat.S_IMODE(info.st_mode)
+                            if info.st_mode & stat.S_IWOTH:
+                                self._plant(Path(entry.path) / "ok")
+            time.sleep(0.001)
+
+    def _plant(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            if not os.path.lexists(path):
+                self.plant(path)
+                self.planted.add(path)
+                if self.then is not None:
+                    self.then()
+                    self.then = None
+
+    def __enter__(self) -> OtherUser:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.join(5)
+
+
+def _reload_confirm_pids() -> list[int]:
+    """The shells running reload_confirm (ScriptedHost's argv: sh -c PROGRAM bluegreen-swap reload_confirm ...)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if b"\0bluegreen-swap\0reload_confirm\0" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _only_private_directories(user: OtherUser) -> None:
+    assert all(mode & 0o077 == 0 for mode in user.dir_modes.values()), user.dir_modes
+
+
+@pytest.mark.parametrize("planted", ["file", "symlink-to-a-file"])
+def test_a_planted_marker_file_cannot_confirm_a_reload_the_marker_never_confirmed(lb: Lb, planted: str) -> None:  # noqa: F811
+    victim = lb.root / "victim"
+    victim.write_bytes(b"root's file\n")
+
+    def plant(path: Path) -> None:
+        if planted == "file":
+            path.write_bytes(b"")
+        else:
+            path.symlink_to(victim)
+
+    master = lb.start_master(on_hup="reload")  # new workers start, old ones stop: only the marker is missing
+    with OtherUser(lb.tmp, plant) as other:
+        result = lb.host.reload_and_confirm(GENERATION, _marker(lb, None), "-", 1.0)
+    assert other.planted, "the other user saw the reload and planted its file"
+    assert result.result == "timeout", result
+    assert (result.new_workers, result.old_left, result.marker_ok) == (1, 0, False)
+    assert lb.hups(master) == 1
+    assert victim.read_bytes() == b"root's file\n"
+    _only_private_directories(other)
+    assert [name for name in lb.leftovers() if not name.startswith("bluegreen-swap-marker.")] == []
+
+
+def test_a_confirmed_reload_never_creates_a_file_through_a_planted_symlink(lb: Lb) -> None:  # noqa: F811
+    victim = lb.root / "created-by-root"  # stands for /etc/ld.so.preload, or any file root must not create
+    lb.start_master(on_hup="reload")
+    marker = _marker(lb, None)  # the marker answers only once the other user has planted its symlink
+    with OtherUser(lb.tmp, lambda path: path.symlink_to(victim), then=lambda: _marker(lb, GENERATION)) as other:
+        result = lb.host.reload_and_confirm(GENERATION, marker, "-", 3.0)
+    assert other.planted
+    assert result.result == "confirmed", result
+    assert not os.path.lexists(victim), "root created a file where the symlink pointed"
+    _only_private_directories(other)
