@@ -18,6 +18,20 @@ from swap_action.inputs import BY_NAME
 from swap_action.transport import Transport
 
 
+def github_environ(workspace: Path) -> dict[str, str]:
+    """What a workflow step's environment gives the action (``GITHUB_*``), its output and step
+    summary files made empty in ``workspace``; the inputs (``BG_*``) are the caller's."""
+    for name in ("output", "summary"):
+        (workspace / name).write_text("")
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(workspace / "output"),
+        "GITHUB_STEP_SUMMARY": str(workspace / "summary"),
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_ACTION": "swap",
+    }
+
+
 class Run:
     def __init__(self, tmp_path: Path, fake: FakeHost | None) -> None:
         self.tmp_path = tmp_path
@@ -60,14 +74,8 @@ def run_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
         monkeypatch.setattr(action, "open_transport", open_transport)
         monkeypatch.setattr(action, "ScriptedHost", scripted_host)
-        for name in ("output", "summary"):
-            (tmp_path / name).write_text("")
         environ = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_OUTPUT": str(tmp_path / "output"),
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
-            "GITHUB_WORKSPACE": str(tmp_path),
-            "GITHUB_ACTION": "swap",
+            **github_environ(tmp_path),
             "BG_TARGET": "docker://lb",
             "BG_CONFIG_PATH": LB_CONFIG,
             "BG_BLUE": "blue:8080",

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +19,13 @@ from typing import Any
 
 import pytest
 from fakes import FakeHost
+from stub_programs import use_stub_programs
 
 from swap_action import cli
 from swap_action.host import Begun, ScriptedHost, wire
 from swap_action.host.scripted import program
 from swap_action.transport.local import LocalTransport
 
-STUBS = Path(__file__).parent / "lbstubs"
 ROOT = Path(__file__).resolve().parents[2]
 RUN_URL = "https://github.com/acme/shop/actions/runs/4242/attempts/2"
 OWNER = f"{RUN_URL} (1700000000000000000)"  # as run._owner writes it in a GitHub run
@@ -56,22 +55,11 @@ class Lb:
 
 @pytest.fixture
 def lb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lb:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("nginx", "curl", "sudo"):
-        shutil.copy(STUBS / name, bin_dir / name)
-        (bin_dir / name).chmod(0o755)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    use_stub_programs(tmp_path, monkeypatch)
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
     managed = conf_d / "upstream.conf"
     managed.write_text("upstream app {\n    server 10.0.0.1:8080;\n}\n")
-    for name in [name for name in os.environ if name.startswith("STUB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setenv("STUB_LOG", str(tmp_path / "calls.log"))
     return Lb(managed, conf_d / "upstream.conf.lock", tmp_path / "calls.log", ScriptedHost(LocalTransport()))
 
 

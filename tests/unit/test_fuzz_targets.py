@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import paramiko
 import pytest
+from action_runs import github_environ
 from fakes import LB_CONFIG, App, FakeHost, NoTransport, nginx_test
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -390,16 +391,8 @@ def test_the_actions_inputs_reach_the_lb_only_validated_and_secrets_stay_masked(
     for slot in SLOTS:  # every server the inputs name answers (refused ones never get this far)
         for item in re.split(r"[\s,]+", inputs[slot]):
             fake.apps.setdefault(item, App(slot))
-    environ = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_OUTPUT": str(workspace / "output"),
-        "GITHUB_STEP_SUMMARY": str(workspace / "summary"),
-        "GITHUB_WORKSPACE": str(workspace),
-        "GITHUB_ACTION": "swap",
-        **{spec.env: inputs[spec.name] for spec in INPUTS},
-    }
-    for name in ("output", "summary", "bluegreen-swap-report-swap.json"):
-        (workspace / name).write_text("")
+    environ = {**github_environ(workspace), **{spec.env: inputs[spec.name] for spec in INPUTS}}
+    (workspace / "bluegreen-swap-report-swap.json").write_text("")
 
     def open_transport(target: str, *, ssh_key: str | None = None, known_hosts: str | None = None) -> Transport:
         if target.strip().startswith("ssh://"):  # the real checks of the URL, the key and known-hosts

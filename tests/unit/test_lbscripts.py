@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stub_programs import STUBS, use_stub_programs
 from test_fuzz_targets import examples
 
 from swap_action.errors import PrivilegeError, StateError, TransportError
@@ -29,7 +30,6 @@ from swap_action.host import ReloadRequest, ScriptedHost
 from swap_action.host.wire import Records
 from swap_action.transport.local import LocalTransport
 
-STUBS = Path(__file__).parent / "lbstubs"
 OWNER = "github-run-1-1700000000000000000"
 OTHER = "github-run-2-1700000000000000001"
 # Fake worker pids: above any Linux pid_max (4194304), so never a real process's.
@@ -93,23 +93,12 @@ class Lb:
 
 @pytest.fixture
 def lb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lb]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("nginx", "curl", "sudo"):
-        shutil.copy(STUBS / name, bin_dir / name)
-        (bin_dir / name).chmod(0o755)
+    tmp = use_stub_programs(tmp_path, monkeypatch)
     proc = tmp_path / "proc"
     (proc / "net").mkdir(parents=True)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
-    for name in [name for name in os.environ if name.startswith("STUB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("BG_PROC", str(proc))
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setenv("STUB_LOG", str(tmp_path / "calls.log"))
     monkeypatch.setenv("STUB_NGINX_CONF", str(tmp_path / "nginx.conf"))
     monkeypatch.setenv("STUB_NGINX_ERROR_LOG", "/var/log/nginx/error.log")
     monkeypatch.setenv("STUB_NGINX_PID", str(tmp_path / "nginx.pid"))

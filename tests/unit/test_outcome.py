@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from action_runs import github_environ
 from fakes import LB_CONFIG, FakeHost, NoTransport
 from test_github import read_outputs
 
@@ -251,14 +252,8 @@ class ActionRun:
 def run_action(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeHost, inputs: dict[str, str]) -> ActionRun:
     monkeypatch.setattr(action, "open_transport", lambda target, **_: NoTransport())
     monkeypatch.setattr(action, "ScriptedHost", lambda transport, **_: fake)
-    for name in ("output", "summary"):
-        (tmp_path / name).write_text("")
     environ = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_OUTPUT": str(tmp_path / "output"),
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
-        "GITHUB_WORKSPACE": str(tmp_path),
-        "GITHUB_ACTION": "swap",
+        **github_environ(tmp_path),
         BY_NAME["target"].env: "docker://lb",
         BY_NAME["config-path"].env: LB_CONFIG,
         **{BY_NAME[name].env: value for name, value in inputs.items()},

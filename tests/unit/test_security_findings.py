@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import paramiko
 import pytest
-from action_runs import Run
+from action_runs import Run, github_environ
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fakes import FakeHost
@@ -707,14 +707,8 @@ def _swap(site: Lb, config_path: Path | str, *, dry_run: bool = True) -> Run:
     """The action, as a workflow step runs it, against this LB (target: local)."""
     workspace = site.root / "workspace"
     workspace.mkdir(exist_ok=True)
-    for name in ("output", "summary"):
-        (workspace / name).write_text("")
     environ = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_OUTPUT": str(workspace / "output"),
-        "GITHUB_STEP_SUMMARY": str(workspace / "summary"),
-        "GITHUB_WORKSPACE": str(workspace),
-        "GITHUB_ACTION": "swap",
+        **github_environ(workspace),
         "BG_TARGET": "local",
         "BG_CONFIG_PATH": str(config_path),
         "BG_BLUE": "10.0.0.1:8080",
