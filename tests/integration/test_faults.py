@@ -615,7 +615,6 @@ def test_an_error_log_unwritable_at_the_reload_is_refused_and_the_old_config_kee
         reloads = stack.reloads()
         lb_sh(stack, ": > /tmp/break-log")
         refused = stack.cli("swap", "--config-path", path, *VERIFY, "--json")
-        print(refused)
         assert not stack.exists("/tmp/break-log"), "the live config's test never ran"
         assert refused.code == 1, refused
         assert stack.reloads() > reloads, "the reload signal was never sent"
