@@ -357,13 +357,31 @@ def set_failing(stack: LbStack, slot: str, on: bool) -> None:
     assert result.exit_code == 0, result.output
 
 
+def canary(stack: LbStack, target: str, pause: str) -> subprocess.Popen[str]:
+    """A 10,50,100 canary to ``target`` with ``pause`` between steps, running (its --json report on stdout)."""
+    return subprocess.Popen(
+        stack.argv("swap", "--to", target, *VERIFY, "--steps", "10,50,100", "--step-pause", pause, "--json"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def assert_restored_by_the_health_check(stack: LbStack, out: str, live: str, target: str) -> dict[str, Any]:
+    """The run restored ``live`` because the step's own health check of ``target`` failed (through
+    the LB at 10% most verify requests would not reach it), and the LB converges."""
+    outcome: dict[str, Any] = json.loads(out)["outcome"]
+    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, live), outcome
+    cause = outcome["error"]["cause"]
+    assert f"{target} stopped being healthy during the canary at" in cause, outcome
+    assert f"http://{target}:8080/healthz answered 503" in cause, outcome
+    assert live_in_file(stack) == live and served_slots(stack) == {live}
+    assert_converged(stack)
+    return outcome
+
+
 def test_a_slot_that_starts_failing_mid_canary_is_restored(stack: LbStack) -> None:
     live = live_in_file(stack)
     target = "green" if live == "blue" else "blue"
-    proc = subprocess.Popen(
-        stack.argv("swap", "--to", target, *VERIFY, "--steps", "10,50,100", "--step-pause", "2s", "--json"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = canary(stack, target, "2s")
     try:
         deadline = time.monotonic() + 20
         while parse_state(file_text(stack, MANAGED)).weights.get(target, 0) == 0:  # the first step is live
@@ -374,26 +392,17 @@ def test_a_slot_that_starts_failing_mid_canary_is_restored(stack: LbStack) -> No
     finally:
         set_failing(stack, target, False)
     assert proc.returncode == 1, err
-    outcome = json.loads(out)["outcome"]
-    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, live), outcome
-    # The step's own health check of the new slot sees it (through the LB at 10% it mostly would not).
-    cause = outcome["error"]["cause"]
-    assert f"{target} stopped being healthy during the canary at" in cause and "answered 503" in cause, outcome
-    assert live_in_file(stack) == live and served_slots(stack) == {live}
-    assert_converged(stack)
+    assert_restored_by_the_health_check(stack, out, live, target)
 
 
 def test_a_health_check_that_flaps_during_a_canary_is_restored(stack: LbStack) -> None:
     # Healthy at the gate and at the first step's verify; then, in the pause after it: failing,
-    # healthy again, failing (and left failing). The engine checks at each step's verify, not in
-    # between: the first failing window is not seen (only 10% of traffic got the 500s); the next
-    # step's verify (50%, or 100% if no verify request reached the slot at 50%) sees it: restored.
+    # healthy again, failing (and left failing). The engine checks at each step, not in between:
+    # the first failing window is not seen (only 10% of traffic got the 500s); the 50% step's own
+    # health check of the new slot sees the second: restored.
     live = live_in_file(stack)
     target = "green" if live == "blue" else "blue"
-    proc = subprocess.Popen(
-        stack.argv("swap", "--to", target, *VERIFY, "--steps", "10,50,100", "--step-pause", "3s", "--json"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = canary(stack, target, "3s")
     assert proc.stderr is not None and proc.stdout is not None
     flaps: list[tuple[bool, float]] = []
     err_lines: list[str] = []
@@ -418,16 +427,11 @@ def test_a_health_check_that_flaps_during_a_canary_is_restored(stack: LbStack) -
     print(f"flaps (failing?, s into the pause): {flaps}\n{err}")
     assert proc.returncode == 1, err
     assert flaps[-1][1] < 3, "the flaps outlasted the pause: the test's timing, not the engine's"
-    outcome = json.loads(out)["outcome"]
-    assert (outcome["result"], outcome["restored"], outcome["active"]) == ("restored", True, live), outcome
     failed_verify = [line for line in err.splitlines() if line.startswith("[ERR] verify (")]
-    assert len(failed_verify) == 1 and any(f"({p}% to {target})" in failed_verify[0] for p in (50, 100)), err
-    cause, fix = outcome["error"]["cause"], outcome["error"]["fix"]
-    assert f"{target} stopped being healthy during the canary at" in cause, outcome
-    assert f"http://{target}:8080/healthz answered 503" in cause, outcome
+    assert len(failed_verify) == 1 and f"(50% to {target})" in failed_verify[0], err
+    outcome = assert_restored_by_the_health_check(stack, out, live, target)
+    fix = outcome["error"]["fix"]
     assert fix and f"fix: {fix}" in err, err
-    assert live_in_file(stack) == live and served_slots(stack) == {live}
-    assert_converged(stack)
 
 
 # -- Nginx refuses a reload it accepted: another Nginx holds a port the site now wants --------------
