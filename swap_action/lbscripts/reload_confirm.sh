@@ -59,33 +59,22 @@ reload_confirm() {
         blob signal_output "$_sig_out"
         return 0
     fi
-    # The marker is asked in the background, so its round trips never delay the worker checks.
-    # Each round is one curl (6 fresh connections: while old workers still accept, some reach
-    # them), read back with the builtin read; the clock is read every 16th round for the deadline.
+    # The marker is asked in the background, so its round trips never delay the worker checks,
+    # and only once new workers exist (before, only old workers can answer it): every curl costs
+    # milliseconds of CPU that the master, reloading, needs. Each round is one curl (6 fresh
+    # connections: while old workers still accept, some reach them), read back with the builtin
+    # read; the clock is read every 16th round for the deadline.
     _md=$(mktemp -d) || { field result signal_failed; blob signal_output "cannot make a temporary directory"; return 0; }
     _marker_file="$_md/ok"
-    (
-        _round=0
-        marker_url "$_sock"
-        _u=$_mu
-        while :; do
-            _round=$((_round + 1))
-            if [ $((_round % 16)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then exit 0; fi
-            if [ "$_sock" = "-" ]; then : > "$_marker_file"; exit 0; fi
-            curl -s --max-time 1 -H 'Connection: close' "$_mo" "$_ma" \
-                "$_u" "$_u" "$_u" "$_u" "$_u" "$_u" > "$_md/answers" 2>/dev/null
-            while read -r _a; do
-                # The answer is 'GENERATION PATH' (or, from older files, 'GENERATION').
-                [ "${_a%% *}" = "$_gen" ] && { : > "$_marker_file"; exit 0; }
-            done < "$_md/answers"
-            sleep 0.005
-        done
-    ) &
-    _asker=$!
-    trap 'kill "$_asker" 2>/dev/null; rm -rf "$_md"' EXIT
-    _new_ms="" _old_ms="" _marker_ms="" _new=0 _polls=0
+    _asker=""
+    trap '[ -z "$_asker" ] || kill "$_asker" 2>/dev/null; rm -rf "$_md"' EXIT
+    [ "$_sock" = "-" ] && : > "$_marker_file"
+    _new_ms="" _old_ms="" _marker_ms="" _new=0 _polls=0 _nap=0.005
     # The clock is read only when something happened, and every 16th poll for the deadline: a
-    # 'date' per poll would delay each check by a fork. Polls are 2 ms apart (plus sleep's fork).
+    # 'date' per poll would delay each check by a fork. Until new workers exist, polls are 5 ms
+    # apart (plus sleep's fork); then the master waits 100 ms before it tells the old workers to
+    # stop accepting (nginx's ngx_master_process_cycle), so the next poll is 80 ms later, and the
+    # ones after it 2 ms apart: a few forks instead of dozens while the master reloads.
     while :; do
         _polls=$((_polls + 1))
         if [ -z "$_new_ms" ]; then
@@ -108,6 +97,12 @@ reload_confirm() {
                 esac
             done
             [ "$_new" -gt 0 ] && _new_ms=$(( $(now_ms) - _t0 ))
+        fi
+        # New workers seen (or no worker can be seen at all, or 40 polls gone by): ask the marker.
+        if [ -z "$_asker" ] && [ "$_sock" != "-" ] && { [ -n "$_new_ms" ] || [ "$_old" = " " ] || [ "$_polls" -ge 40 ]; }; then
+            marker_ask > /dev/null 2>&1 &
+            _asker=$!
+            [ -n "$_new_ms" ] && _nap=0.08
         fi
         # An old worker still accepts while its title is exactly 'nginx: worker process'; it reads
         # 'is shutting down' once it closed its listening sockets. (Builtin read: no fork per poll.)
@@ -135,7 +130,27 @@ reload_confirm() {
             field marker_ok "$([ -n "$_marker_ms" ] && echo 1 || echo 0)"
             return 0
         fi
-        sleep 0.002
+        sleep "$_nap"
+        [ "$_nap" = 0.08 ] && _nap=0.002
+        [ -n "$_new_ms" ] && [ "$_nap" = 0.005 ] && _nap=0.002
+    done
+}
+
+marker_ask() {
+    # Rounds of 6 marker requests until one answers _gen (then _marker_file), or the deadline.
+    _round=0
+    marker_url "$_sock"
+    _u=$_mu
+    while :; do
+        _round=$((_round + 1))
+        if [ $((_round % 16)) -eq 0 ] && [ $(( $(now_ms) - _t0 )) -gt "$_timeout_ms" ]; then exit 0; fi
+        curl -s --max-time 1 -H 'Connection: close' "$_mo" "$_ma" \
+            "$_u" "$_u" "$_u" "$_u" "$_u" "$_u" > "$_md/answers" 2>/dev/null
+        while read -r _a; do
+            # The answer is 'GENERATION PATH' (or, from older files, 'GENERATION').
+            [ "${_a%% *}" = "$_gen" ] && { : > "$_marker_file"; exit 0; }
+        done < "$_md/answers"
+        sleep 0.005
     done
 }
 
