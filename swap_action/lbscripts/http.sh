@@ -5,17 +5,39 @@ http_get() {
     # http_get METHOD MAX_SECONDS URL... -> per URL: url= answer=CODE SECONDS body:
     # With _codes set (the gate): 'URL CODE' lines appended there, and a body only for an answer
     # that is not 2xx (nobody reads a healthy one; each blob costs forks on a busy LB).
+    # With _marker set ('ENDPOINT FILE'): the generation marker at ENDPOINT is asked first, its
+    # answer into FILE (empty unless 2xx).
+    # One curl for all of them, one transfer after the other ('Connection: close': each on a fresh
+    # connection): every curl started costs milliseconds of CPU on a busy LB.
     _method=$1 _max=$2
     shift 2
     _own=""
     [ -n "${_hb:-}" ] || { _hb=$(mktemp) || return 1; _own=1; }
+    _n=$# _i=0 _next=""
+    if [ -n "${_marker:-}" ]; then
+        marker_url "${_marker%% *}"
+        : > "${_marker#* }"
+        set -- "$@" -s --fail --max-time 2 "$_mo" "$_ma" -o "${_marker#* }" "$_mu"
+        _next=--next
+    fi
     for _url in "$@"; do
-        : > "$_hb"
-        # curl's report goes to a file read back with the builtin read: no subshell to fork.
-        curl -s -g --proto '=http,https' -X "$_method" --max-time "$_max" -H 'Connection: close' \
-            -o "$_hb" -w '%{http_code} %{time_total}' "$_url" > "$_hb.w" 2>/dev/null
-        _w=""
-        read -r _w < "$_hb.w" 2>/dev/null
+        _i=$((_i + 1))
+        [ "$_i" -le "$_n" ] || break
+        : > "$_hb.$_i"
+        # shellcheck disable=SC2086 (_next: one word or none)
+        set -- "$@" $_next -s -g --proto '=http,https' -X "$_method" --max-time "$_max" \
+            -H 'Connection: close' -o "$_hb.$_i" -w '%{http_code} %{time_total}\n' "$_url"
+        _next=--next
+    done
+    # curl's report goes to a file read back with the builtin read: no subshell to fork.
+    : > "$_hb.w"
+    # (The subshell drops the URLs ahead of curl's arguments; exec: no extra process.)
+    [ -z "$_next" ] || (shift "$_n"; exec curl "$@") > "$_hb.w" 2>/dev/null
+    _i=0
+    while [ "$_i" -lt "$_n" ]; do
+        _i=$((_i + 1))
+        eval "_url=\${$_i}"
+        IFS= read -r _w || _w=""
         case "$_w" in [0-9][0-9][0-9]\ *) ;; *) _w="000 $_max" ;; esac
         field url "$_url"
         field answer "$_w"
@@ -23,9 +45,9 @@ http_get() {
             echo "$_url ${_w%% *}" >> "$_codes"
             case "$_w" in 2??\ *) continue ;; esac
         fi
-        blob_file body "$_hb" 2048
-    done
-    [ -n "$_own" ] && rm -f "$_hb" "$_hb.w"
+        blob_file body "$_hb.$_i" 2048
+    done < "$_hb.w"
+    [ -z "$_own" ] || rm -f "$_hb" "$_hb".*
     _hb=""
 }
 
@@ -37,15 +59,20 @@ gate_start() {
     # gate_start PREFIX MAX_SECONDS URL...: PREFIXout (the answers), PREFIXcodes ('URL CODE'
     # lines from curl's own report, never from a body), PREFIXdone once finished.
     # PREFIX is a private directory with its '/' (install) or a name inside the lock (begin).
+    # With _marker set ('ENDPOINT DIR', begin): the file's marker is asked first in the same curl,
+    # into DIR/marker.out, and DIR/marker.done made once it answered.
     _gd=$1
     shift
     (
-        _codes="${_gd}codes" _hb="${_gd}body"
+        _codes="${_gd}codes" _hb="${_gd}body" _mdir=""
+        if [ -n "${_marker:-}" ]; then _mdir=${_marker#* }; _marker="${_marker%% *} $_mdir/marker.out"; fi
         : > "$_codes"
         http_get GET "$@" > "${_gd}out"
+        [ -z "$_mdir" ] || : > "$_mdir/marker.done"
         echo 1 > "${_gd}done"
-    ) 2>/dev/null &
+    ) > /dev/null 2>&1 &
     _gate_pid=$!
+    _marker=""
 }
 
 gate_finish() {
@@ -62,7 +89,7 @@ gate_finish() {
     done
     _healthy=0
     if [ -s "${_gd}done" ]; then
-        cat "${_gd}out"
+        gate_answers "${_gd}"
         _seen=" "
         while read -r _u _code; do
             _counts=$#
@@ -80,4 +107,13 @@ gate_finish() {
         _healthy=1
     fi
     return "$_healthy"
+}
+
+gate_answers() {
+    # gate_answers PREFIX: the gate's answers as http_get wrote them. Only 2xx answers (no body
+    # blob: every line a field) are copied with the builtin read; a body's bytes go through cat.
+    while read -r _u _code; do
+        case "$_code" in 2[0-9][0-9]) ;; *) cat "${1}out"; return 0 ;; esac
+    done < "${1}codes"
+    while IFS= read -r _l; do printf '%s\n' "$_l"; done < "${1}out"
 }

@@ -121,17 +121,6 @@ install() {
             [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog" "$_rpid"
             return 0 ;;
     esac
-    if [ "$_proof" != "-" ]; then
-        _pdir=${_proof% *} _pgen=${_proof##* } _waited=0
-        while [ ! -e "$_pdir/marker.done" ] && [ "$_waited" -lt 600 ]; do sleep 0.005; _waited=$((_waited + 1)); done
-        first_line "$_pdir/marker.out"
-        if [ "$_line" = "$_pgen $_live" ]; then
-            field proof served
-        else
-            field proof failed
-            return 0
-        fi
-    fi
     _gd="" _own_gd=""
     case "$_gate" in
         new) [ "$#" -gt 0 ] && _gd=$(mktemp -d) && _own_gd=1 && gate_start "$_gd/" "$_gm" "$@" && set -- ;;
@@ -143,6 +132,21 @@ install() {
     # The file's owner and mode stay the live file's: the candidate starts as a copy of it.
     [ -e "$_live" ] && cp -p "$_live" "$_cand" 2>/dev/null
     cat > "$_cand" || { field error "cannot write $_cand"; gate_done >/dev/null; return 0; }
+    # The proof, once the candidate is written (begin's curl had that long to answer): until it
+    # holds, the live file is not touched.
+    if [ "$_proof" != "-" ]; then
+        _pdir=${_proof% *} _pgen=${_proof##* } _waited=0
+        while [ ! -e "$_pdir/marker.done" ] && [ "$_waited" -lt 600 ]; do sleep 0.005; _waited=$((_waited + 1)); done
+        first_line "$_pdir/marker.out"
+        if [ "$_line" = "$_pgen $_live" ]; then
+            field proof served
+        else
+            rm -f "$_cand"
+            field proof failed
+            [ -z "$_own_gd" ] || gate_done >/dev/null
+            return 0
+        fi
+    fi
     _had=0
     if [ -e "$_live" ]; then
         cp -p "$_live" "$_live.before-swap" || { rm -f "$_cand"; field error "cannot copy $_live"; gate_done >/dev/null; return 0; }
@@ -162,9 +166,11 @@ install() {
         field applied 0
         field checked 1
     elif [ "$_rc" -eq 0 ] && [ "$_healthy" -eq 1 ]; then
-        [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
         field applied 1
+        # The old bytes become LIVE.previous after the signal: a fork less before it. A run that
+        # dies in between leaves LIVE.before-swap, which the next begin settles by the marker.
         [ "$_rtimeout" = "-" ] || reload_confirm "$_gen" "$_rsock" "$_rtimeout" "$_rlog" "$_rpid"
+        [ "$_had" = 1 ] && mv -f "$_live.before-swap" "$_live.previous"
     else
         if [ "$_had" = 1 ]; then mv -f "$_live.before-swap" "$_live"; else rm -f "$_live"; fi
         field applied 0

@@ -2,12 +2,12 @@
 # (nginx_build and the pid file: nginx_build.sh.)
 probe() {
     # probe MANAGED_FILE -> nginx_version= conf= curl= master_pid= error_log=... file=present|missing file:
-    # (begin starts nginx_build in the background into $_vfile, beside its other work.)
+    # (begin starts nginx_build in the background into $_vfile, before it takes the lock.)
     _version="missing" _conf="" _default_log="" _main_log="" _pidfile=""
     if [ -n "${_vfile:-}" ]; then
         wait "$_vpid"
         build_fields < "$_vfile"
-        _vfile=""
+        nginx_v_done
     elif nginx_path && [ -n "$_nginx" ]; then
         _build=$(nginx_build)
         build_fields <<LINES
@@ -33,6 +33,20 @@ LINES
     else
         field file missing
     fi
+}
+
+nginx_v_done() {
+    # The nginx -V answer begin read: removed in the background (no fork on the way to the answer).
+    rm -f "$_vfile" > /dev/null 2>&1 &
+    _vfile=""
+}
+
+nginx_v_discard() {
+    # The lock was not taken: nginx -V's answer is not needed.
+    [ -n "$_vfile" ] || return 0
+    wait "$_vpid"
+    rm -f "$_vfile"
+    _vfile=""
 }
 
 dump_start() {
@@ -73,15 +87,18 @@ begin() {
     shift 4
     [ "$#" -gt 0 ] && shift
     [ "$#" -gt 0 ] && shift
-    # What this user may do, before anything (the lock included) is changed.
-    sudo_check "${_mf%/*}" || return 0
-    lock_acquire "$_ld" "$_lo" "$_lt" || return 0
-    # nginx -V first, in the background: the longest part of the probe overlaps the rest.
-    if nginx_path && [ -n "$_nginx" ]; then
-        _vfile="$_ld/nginx_v"
-        nginx_build > "$_vfile" &
+    # nginx -V first, in the background: the longest part of the probe overlaps the lock and the
+    # rest (it changes nothing). Its answer waits in a file of its own beside the managed file
+    # (the lock is not this run's yet), removed once read, or at once when the lock is not taken.
+    _vfile=""
+    if [ -w "${_mf%/*}" ] && nginx_path && [ -n "$_nginx" ]; then
+        _vfile="${_mf%/*}/.${_mf##*/}.nginx-v.$$"
+        nginx_build > "$_vfile" 2>/dev/null &
         _vpid=$!
     fi
+    # What this user may do, before anything (the lock included) is changed.
+    sudo_check "${_mf%/*}" || { nginx_v_discard; return 0; }
+    lock_acquire "$_ld" "$_lo" "$_lt" || { nginx_v_discard; return 0; }
     # A run that died inside install left MANAGED.before-swap: its install never finished, so no
     # reload of ours followed and Nginx still serves those bytes, unless Nginx restarted (or
     # something else reloaded it) meanwhile. The marker says which, by generation: the candidate's
@@ -102,6 +119,7 @@ begin() {
             mv -f "$_mf.before-swap" "$_mf" && field recovered restored
         fi
     fi
+    _ask_marker=""
     case "$_dump" in
         1) dump_start "$_ld/dump." ;;
         marker:?*)
@@ -109,23 +127,24 @@ begin() {
             _l1="" _l2=""
             [ -f "$_mf" ] && [ ! -L "$_mf" ] && { read -r _l1; read -r _l2; } < "$_mf" 2>/dev/null
             case "$_l1$_l2" in
-                *"# bluegreen-swap state: "*)
-                    (
-                        marker_url "${_dump#marker:}"
-                        curl -s --fail --max-time 2 "$_mo" "$_ma" "$_mu" > "$_ld/marker.out" 2>/dev/null
-                        : > "$_ld/marker.done"
-                    ) &
-                    field proof pending
-                    _dump=0 ;;
+                *"# bluegreen-swap state: "*) _ask_marker=${_dump#marker:}; _dump=0 ;;
                 *) dump_start "$_ld/dump."; _dump=1 ;;
             esac ;;
     esac
-    if [ "$#" -gt 0 ]; then
-        # Its files live in the lock's directory (removed with the lock): no directory to make.
+    # The marker and the gate in one curl (each curl costs milliseconds of CPU on a busy LB), in
+    # the background beside the probe; install collects them a round trip later. Their files live
+    # in the lock's directory (removed with the lock).
+    if [ -n "$_ask_marker" ] || [ "$#" -gt 0 ]; then
+        [ -z "$_ask_marker" ] || _marker="$_ask_marker $_ld"
         gate_start "$_ld/gate.$$." "$_gm" "$@"
-        field gate "$$"
+        [ -z "$_ask_marker" ] || field proof pending
+        [ "$#" -eq 0 ] || field gate "$$"
     fi
-    for _c in "${_mf%/*}/.${_mf##*/}.candidate-"*; do [ -e "$_c" ] && rm -f "$_c"; done
+    # What runs that died left: candidates, and nginx -V answers of other begins (with the lock
+    # held here, no other begin that could still read its own gets to).
+    for _c in "${_mf%/*}/.${_mf##*/}.candidate-"* "${_mf%/*}/.${_mf##*/}.nginx-v."*; do
+        [ -e "$_c" ] && [ "$_c" != "$_vfile" ] && rm -f "$_c"
+    done
     probe "$_mf"
     [ "$_dump" = 1 ] && dump_finish
     return 0

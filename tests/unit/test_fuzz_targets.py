@@ -450,13 +450,10 @@ def test_the_actions_inputs_reach_the_lb_only_validated_and_secrets_stay_masked(
 # A curl that records its argument vector (count, then each argument, NUL-terminated) and answers 200.
 CURL_STUB = """#!/bin/sh
 printf '%s\\0' "$#" "$@" >> "$FUZZ_CURL_ARGV"
-_out=""
-while [ "$#" -gt 1 ]; do
-    case "$1" in -o) _out=$2; shift ;; esac
+while [ "$#" -gt 0 ]; do
+    case "$1" in -o) printf 'ok' > "$2"; printf '200 0.001\\n'; shift ;; esac
     shift
 done
-[ -n "$_out" ] && printf 'ok' > "$_out"
-printf '200 0.001'
 """
 
 
@@ -475,15 +472,22 @@ def recording_curl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "argv"
 
 
-def curl_calls(path: Path) -> list[list[str]]:
-    """Each curl invocation's arguments, as curl received them."""
+def curl_transfers(path: Path) -> list[list[str]]:
+    """Each transfer's arguments as curl received them: every call's, split at --next."""
     items = path.read_bytes().split(b"\0")[:-1] if path.exists() else []
-    calls, index = [], 0
+    transfers, index = [], 0
     while index < len(items):
         count = int(items[index])
-        calls.append([item.decode("utf-8", "surrogateescape") for item in items[index + 1 : index + 1 + count]])
+        transfer: list[str] = []
+        for item in items[index + 1 : index + 1 + count]:
+            if item == b"--next":
+                transfers.append(transfer)
+                transfer = []
+            else:
+                transfer.append(item.decode("utf-8", "surrogateescape"))
+        transfers.append(transfer)
         index += 1 + count
-    return calls
+    return transfers
 
 
 def http_get_argv(method: str, max_s: str, urls: Sequence[str]) -> list[str]:
@@ -522,11 +526,11 @@ def test_the_lb_scripts_hand_curl_each_url_as_one_argument(recording_curl: Path,
     recording_curl.write_bytes(b"")
     done = LocalTransport().run(http_get_argv(method, "2", urls), timeout=20)
     assert done.ok, done.output
-    calls = curl_calls(recording_curl)
-    assert [call[-1] for call in calls] == urls
-    for call in calls:
-        assert len(call) == 15, call  # the options, then the URL: nothing split or added
-        assert call[:7] == ["-s", "-g", "--proto", "=http,https", "-X", method, "--max-time"]
+    transfers = curl_transfers(recording_curl)
+    assert [transfer[-1] for transfer in transfers] == urls
+    for transfer in transfers:
+        assert len(transfer) == 15, transfer  # the options, then the URL: nothing split or added
+        assert transfer[:7] == ["-s", "-g", "--proto", "=http,https", "-X", method, "--max-time"]
     if all(_accepted(parse_url, url) for url in urls):
         event("all validated")
         answers = ScriptedHost(LocalTransport()).http(method, urls, 2)
@@ -537,7 +541,8 @@ def test_the_lb_scripts_hand_curl_each_url_as_one_argument(recording_curl: Path,
 def test_http_get_gives_every_url_the_callers_max_time(recording_curl: Path) -> None:
     recording_curl.write_bytes(b"")
     ScriptedHost(LocalTransport()).http("GET", ["http://a:1/", "http://b:2/"], 2)
-    assert [call[call.index("--max-time") + 1] for call in curl_calls(recording_curl)] == ["2", "2"]
+    transfers = curl_transfers(recording_curl)
+    assert [transfer[transfer.index("--max-time") + 1] for transfer in transfers] == ["2", "2"]
 
 
 # -- URLs ------------------------------------------------------------------------------------------------
@@ -674,4 +679,4 @@ def test_the_shell_stub_sees_arguments_as_sh_passes_them(recording_curl: Path) -
     recording_curl.write_bytes(b"")
     odd = "a b\n$(id)\\'\"*"
     subprocess.run(["sh", "-c", 'curl -o /dev/null "$1"', "sh", odd], check=True, capture_output=True)
-    assert curl_calls(recording_curl) == [["-o", "/dev/null", odd]]
+    assert curl_transfers(recording_curl) == [["-o", "/dev/null", odd]]

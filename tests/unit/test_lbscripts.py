@@ -1040,6 +1040,45 @@ def test_begin_asks_the_files_own_marker_and_install_takes_it_as_proof(lb: Lb) -
     assert installed.applied and not installed.proof_failed
 
 
+def test_begin_asks_the_marker_and_the_gate_in_one_curl(lb: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every curl costs milliseconds of CPU on a busy LB: the proof and the health gate share one.
+    gen = "g1-abc"
+    lb.managed.write_text(
+        f'# managed\n# bluegreen-swap state: {{"generation":"{gen}"}}\nupstream app {{ server a:1; }}\n'
+    )
+    monkeypatch.setenv("STUB_CURL_STATUS", "200")
+    urls = ["http://10.0.0.2:8080/healthz", "http://10.0.0.3:8080/healthz"]
+    proof = _marker(lb, f"{gen} {lb.managed}")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600, urls, 2.0, dump=True, proof_socket=proof)
+    assert begun.proof_pending and begun.gate
+    installed = lb.host.install(str(lb.managed), NEW, "g2", urls[:1], 2.0, gate=begun.gate, proof=(str(lb.lock), gen))
+    assert installed.applied and not installed.proof_failed
+    assert [(a.url, a.status) for a in installed.health] == [(url, 200) for url in urls]
+    curls = [line for line in lb.log.read_text().splitlines() if line.startswith("curl ")]
+    assert len(curls) == 1 and curls[0].count("--next") == 2, curls
+
+
+def test_begin_leaves_no_nginx_v_answer_behind(lb: Lb) -> None:
+    # nginx -V runs before the lock is taken, into a file beside the managed one: gone once read,
+    # and gone when the lock was not taken.
+    _live(lb)
+    assert lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600).lock.acquired
+    assert not lb.host.begin(str(lb.managed), str(lb.lock), OTHER, 600).lock.acquired
+    deadline = time.monotonic() + 5
+    while [n for n in lb.leftovers() if "nginx-v" in n] and time.monotonic() < deadline:
+        time.sleep(0.01)  # the reader removes its own in the background
+    assert [n for n in lb.leftovers() if "nginx-v" in n] == []
+
+
+def test_begin_removes_the_nginx_v_answers_runs_that_died_left(lb: Lb) -> None:
+    _live(lb)
+    stray = lb.managed.parent / f".{lb.managed.name}.nginx-v.99999"
+    stray.write_text("V nginx version: nginx/0.0.1\n")
+    begun = lb.host.begin(str(lb.managed), str(lb.lock), OWNER, 600)
+    assert begun.lock.acquired and not stray.exists()
+    assert begun.probe is not None and "0.0.1" not in begun.probe.nginx_version
+
+
 @pytest.mark.parametrize("answer", ["g1-abc /etc/nginx/elsewhere.conf", "g0-old {managed}", None])
 def test_install_writes_nothing_when_the_marker_proves_nothing(lb: Lb, answer: str | None) -> None:
     gen = "g1-abc"
