@@ -99,10 +99,11 @@ begin() {
     # What this user may do, before anything (the lock included) is changed.
     sudo_check "${_mf%/*}" || { nginx_v_discard; return 0; }
     lock_acquire "$_ld" "$_lo" "$_lt" || { nginx_v_discard; return 0; }
-    # A run that died inside install left MANAGED.before-swap: its install never finished, so no
-    # reload of ours followed and Nginx still serves those bytes, unless Nginx restarted (or
-    # something else reloaded it) meanwhile. The marker says which, by generation: the candidate's
-    # served, it stays (kept); otherwise the old bytes go back (restored). Before the state is read.
+    # A run that died inside install left MANAGED.before-swap: before its signal (Nginx still serves
+    # those bytes, unless it restarted or something else reloaded it meanwhile) or after it (the
+    # rename to .previous follows the reload). The marker says which, by generation: the
+    # candidate's served, it stays (kept); otherwise the old bytes go back (restored). Before the
+    # state is read.
     if [ -e "$_mf.before-swap" ]; then
         _served="" _fgen=""
         case "$_dump" in
