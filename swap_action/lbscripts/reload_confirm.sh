@@ -2,8 +2,8 @@
 #   - every worker that was accepting before is gone or 'shutting down' (it stopped accepting),
 #   - new workers exist,
 #   - no [emerg] was logged after the reload,
-#   - the generation marker answers the new generation (asked on 3 fresh connections: while old
-#     workers still accept, some may reach them).
+#   - the generation marker answers the new generation (asked in rounds of 6 fresh connections
+#     once new workers exist: while old workers still accept, some may reach them).
 reload_confirm() {
     # reload_confirm GENERATION MARKER|- TIMEOUT_MS ERROR_LOG|- PIDFILE|-
     #   -> result=confirmed|signal_failed|emerg|timeout and the timings (ms after the signal)
