@@ -89,15 +89,23 @@ gate_finish() {
     done
     _healthy=0
     if [ -s "${_gd}done" ]; then
-        gate_answers "${_gd}"
-        _seen=" "
+        _seen=" " _bodies=0
         while read -r _u _code; do
+            # A body blob follows each answer that is not 2xx (http_get).
+            case "$_code" in 2[0-9][0-9]) ;; *) _bodies=1 ;; esac
             _counts=$#
             for _want in "$@"; do [ "$_want" = "$_u" ] && _counts=0; done
             [ "$_counts" -eq 0 ] || continue
             _seen="$_seen$_u "
             case "$_code" in 2[0-9][0-9]) ;; *) _healthy=1 ;; esac
         done < "${_gd}codes"
+        # The answers as http_get wrote them: with no body, every line is a field, copied with the
+        # builtin read; a body's bytes go through cat.
+        if [ "$_bodies" = 1 ]; then
+            cat "${_gd}out"
+        else
+            while IFS= read -r _l; do printf '%s\n' "$_l"; done < "${_gd}out"
+        fi
         # A URL that counts and was never answered is not healthy either.
         for _want in "$@"; do
             case "$_seen" in *" $_want "*) ;; *) _healthy=1 ;; esac
@@ -107,13 +115,4 @@ gate_finish() {
         _healthy=1
     fi
     return "$_healthy"
-}
-
-gate_answers() {
-    # gate_answers PREFIX: the gate's answers as http_get wrote them. Only 2xx answers (no body
-    # blob: every line a field) are copied with the builtin read; a body's bytes go through cat.
-    while read -r _u _code; do
-        case "$_code" in 2[0-9][0-9]) ;; *) cat "${1}out"; return 0 ;; esac
-    done < "${1}codes"
-    while IFS= read -r _l; do printf '%s\n' "$_l"; done < "${1}out"
 }

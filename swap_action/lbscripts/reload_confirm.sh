@@ -96,13 +96,12 @@ reload_confirm() {
                     *:worker) case "$_old" in *" ${_line%:*} "*) ;; *) _new=$((_new + 1)) ;; esac ;;
                 esac
             done
-            [ "$_new" -gt 0 ] && _new_ms=$(( $(now_ms) - _t0 ))
+            [ "$_new" -gt 0 ] && { _new_ms=$(( $(now_ms) - _t0 )); _nap=0.08; }
         fi
         # New workers seen (or no worker can be seen at all, or 40 polls gone by): ask the marker.
         if [ -z "$_asker" ] && [ "$_sock" != "-" ] && { [ -n "$_new_ms" ] || [ "$_old" = " " ] || [ "$_polls" -ge 40 ]; }; then
             marker_ask > /dev/null 2>&1 &
             _asker=$!
-            [ -n "$_new_ms" ] && _nap=0.08
         fi
         # An old worker still accepts while its title is exactly 'nginx: worker process'; it reads
         # 'is shutting down' once it closed its listening sockets. (Builtin read: no fork per poll.)
@@ -131,8 +130,7 @@ reload_confirm() {
             return 0
         fi
         sleep "$_nap"
-        [ "$_nap" = 0.08 ] && _nap=0.002
-        [ -n "$_new_ms" ] && [ "$_nap" = 0.005 ] && _nap=0.002
+        [ -n "$_new_ms" ] && _nap=0.002
     done
 }
 
